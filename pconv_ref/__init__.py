@@ -1,0 +1,1 @@
+"""From-scratch NumPy/Numba reference for partial-convolution inpainting."""

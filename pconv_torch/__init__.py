@@ -1,0 +1,1 @@
+"""PyTorch implementation of partial-convolution GAN inpainting."""
