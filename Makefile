@@ -1,0 +1,35 @@
+# One-command entry points. Each target creates .venv on first use and installs
+# the pinned dependencies (requirements/constraints.txt, torch 2.13.0).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup book test bench notebooks clean
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[notebooks,book,dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## The main job: execute the notebooks on the embedded data and build the book.
+book: $(STAMP)
+	$(BIN)/jupyter-book build book
+
+## The whole test suite: unit tests, cross-tests, and nbval over the notebooks.
+test: $(STAMP)
+	$(BIN)/python -m pytest tests notebooks
+
+## Speed benchmarks (ratios against baselines measured in the same run).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_partial_conv.py
+	$(BIN)/python benchmarks/bench_reference.py
+
+## Re-execute the notebooks in place so that their stored outputs (which nbval checks) are fresh.
+notebooks: $(STAMP)
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace notebooks/[0-9]*.ipynb
+
+clean:
+	rm -rf book/_build

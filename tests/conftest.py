@@ -1,0 +1,34 @@
+"""Shared test configuration: devices to cross-test on, and hypothesis profiles."""
+import os
+
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "default",
+    max_examples=25,
+    deadline=None,  # the first call of a Numba kernel includes its compile time
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("thorough", max_examples=300, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+CUDA_AVAILABLE = torch.cuda.is_available()
+
+# Every torch cross-test runs on the CPU, and on CUDA when a GPU is present; without one the
+# CUDA cases are reported as skipped rather than silently left out.
+TORCH_DEVICES = [
+    pytest.param("cpu", id="torch-cpu"),
+    pytest.param(
+        "cuda",
+        id="torch-cuda",
+        marks=pytest.mark.skipif(not CUDA_AVAILABLE, reason="no CUDA GPU on this machine"),
+    ),
+]
+
+
+@pytest.fixture(params=TORCH_DEVICES)
+def torch_device(request):
+    """A torch device name: 'cpu', then 'cuda' (skipped when absent)."""
+    return request.param
