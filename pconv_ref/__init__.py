@@ -1,1 +1,93 @@
-"""From-scratch NumPy/Numba reference for partial-convolution inpainting."""
+"""From-scratch NumPy/Numba reference for partial-convolution inpainting.
+
+Channels-first (N, C, H, W) arrays, weights (C_out, C_in, kh, kw), torch's stride/padding;
+mask 1 = valid, 0 = hole. cs231n style: ``out, cache = *_forward(...)``,
+``grads = *_backward(dout, cache)``.
+"""
+
+from .conv import (
+    conv2d_backward,
+    conv2d_backward_naive,
+    conv2d_forward,
+    conv2d_forward_naive,
+    conv_output_size,
+)
+from .gradcheck import compare, numerical_gradient, relative_error
+from .layers import (
+    concat_backward,
+    concat_forward,
+    flatten_backward,
+    flatten_forward,
+    leaky_relu_backward,
+    leaky_relu_forward,
+    linear_backward,
+    linear_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    upsample_nearest2x_backward,
+    upsample_nearest2x_forward,
+)
+from .losses import (
+    discriminator_loss,
+    generator_adversarial_loss,
+    generator_loss,
+    mse_hole,
+    mse_valid,
+    mse_weighted,
+)
+from .partial_conv import (
+    expand_mask,
+    partial_conv2d_backward,
+    partial_conv2d_backward_naive,
+    partial_conv2d_forward,
+    partial_conv2d_forward_naive,
+)
+
+__all__ = [
+    # conv.py
+    "conv2d_forward_naive",
+    "conv2d_backward_naive",
+    "conv2d_forward",
+    "conv2d_backward",
+    "conv_output_size",
+    # partial_conv.py
+    "partial_conv2d_forward",
+    "partial_conv2d_backward",
+    "partial_conv2d_forward_naive",
+    "partial_conv2d_backward_naive",
+    "expand_mask",
+    # layers.py
+    "upsample_nearest2x_forward",
+    "upsample_nearest2x_backward",
+    "concat_forward",
+    "concat_backward",
+    "relu_forward",
+    "relu_backward",
+    "leaky_relu_forward",
+    "leaky_relu_backward",
+    "sigmoid_forward",
+    "sigmoid_backward",
+    "flatten_forward",
+    "flatten_backward",
+    "linear_forward",
+    "linear_backward",
+    # losses.py
+    "mse_hole",
+    "mse_valid",
+    "mse_weighted",
+    "discriminator_loss",
+    "generator_adversarial_loss",
+    "generator_loss",
+    # gradcheck.py
+    "numerical_gradient",
+    "relative_error",
+    "compare",
+]
+
+# ---- Numba kernels (pconv_ref/fast.py) -------------------------------------------------
+# The lead adds the imports of the compiled kernels here, and their names to __all__, e.g.
+#   from .fast import ...
+#   __all__ += [...]
+# ---- end of Numba kernels ---------------------------------------------------------------
