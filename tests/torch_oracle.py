@@ -43,4 +43,4 @@ def loss_and_grads(name, *arrays, device="cpu", **kwargs):
     tensors = [_tensor(a, device, requires_grad=True) for a in arrays]
     loss = getattr(torch_losses, name)(*tensors, **kwargs)
     loss.backward()
-    return float(loss), [_numpy(t.grad) for t in tensors]
+    return float(loss.detach()), [_numpy(t.grad) for t in tensors]

@@ -1,0 +1,849 @@
+"""Data: the poster's Places365 protocol, an embedded default, users' folders, shared helpers.
+
+Items are ``(3, size, size)`` float32 tensors in [0, 1] (the poster: scaled to 128x128x3,
+divided by 255). Masks follow the project convention 1 = valid, 0 = hole (see
+:mod:`pconv_torch.masks`).
+
+Sources
+-------
+:class:`Places365`
+    The poster's data: a seeded subsample (30,000 train / 1,000 test, disjoint, identical on
+    every machine) of Places365-Standard's 256x256 images, read from either official layout
+    (``data_256/`` + ``places365_train_standard.txt``, or ``val_256/`` with optional
+    ``places365_val.txt``). :func:`download_places365_val` fetches ``val_256.tar`` (36,500
+    images, 0.5 GB), enough for the poster's 31,000.
+:class:`EmbeddedPhotos`
+    Works offline with no download: **eight** colour photographs that installed packages ship
+    (``EMBEDDED_TRAIN`` / ``EMBEDDED_TEST``), split by whole photograph into **6 for training
+    and 2 for testing**. Training items are random square crops with scale jitter and
+    horizontal flips (an unlimited stream, deterministic under a seed); test items are 46
+    fixed crops of the two held-out photographs. Be honest about what this is: six
+    photographs (a portrait, an astronaut, a cup of coffee, a rocket on its pad, a motorcycle,
+    a flower) cannot teach a model scene statistics the way 30,000 Places images do. It is
+    enough to show that training runs, that losses fall, that the network learns to continue
+    colour and texture across a hole in held-out crops and that partial and plain convolution
+    differ; it cannot support claims about generalisation, nor numbers comparable to the
+    poster's. Photographs whose package is missing are skipped with a warning
+    (scikit-image and matplotlib are in the ``notebooks`` extra; scikit-learn is optional).
+:class:`ImageFolder`
+    Users' photographs, any folder tree. Bad files (corrupt, truncated, non-image, too small)
+    are skipped with a count and their paths reported; grayscale, RGBA, palette, CMYK and
+    16-bit images are converted. A wrong layout raises an error naming the layout expected.
+
+Helpers shared by the networks, losses and notebooks: :func:`mean_fill`, :func:`composite`,
+:class:`InpaintingDataset` (pairs images with masks), :func:`make_loader`,
+:func:`example_grid`. The downloader is :func:`download` with :func:`safe_extract`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import tarfile
+import urllib.parse
+import urllib.request
+import warnings
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import DataLoader, Dataset
+
+from . import masks as _masks
+
+__all__ = [
+    "mean_fill",
+    "composite",
+    "load_image",
+    "BadImageError",
+    "EMBEDDED_TRAIN",
+    "EMBEDDED_TEST",
+    "embedded_photographs",
+    "EmbeddedPhotos",
+    "ImageFolder",
+    "Places365",
+    "InpaintingDataset",
+    "collate",
+    "make_loader",
+    "download",
+    "safe_extract",
+    "UnsafeArchiveError",
+    "PLACES365_VAL_256",
+    "download_places365_val",
+    "example_grid",
+]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+# --------------------------------------------------------------------------------------
+# Mean fill and composite
+# --------------------------------------------------------------------------------------
+def _channel_view(mean, like):
+    """``mean`` (3,) as something that broadcasts over (3, H, W) / (N, 3, H, W) ``like``."""
+    if isinstance(like, torch.Tensor):
+        return torch.as_tensor(np.asarray(mean) if not isinstance(mean, torch.Tensor) else mean,
+                               dtype=like.dtype, device=like.device).reshape(-1, 1, 1)
+    return np.asarray(mean, dtype=like.dtype).reshape(-1, 1, 1)
+
+
+def mean_fill(image, mask, mean):
+    """Replace holes by the per-channel training mean: ``M*I + (1-M)*mean``.
+
+    Args:
+        image: (3, H, W) or (N, 3, H, W), tensor or array, in [0, 1].
+        mask: (1, H, W) or (N, 1, H, W), 1 = valid, 0 = hole.
+        mean: (3,) per-channel mean of the training set.
+    Returns: same shape and type as ``image``.
+    """
+    return mask * image + (1 - mask) * _channel_view(mean, image)
+
+
+def composite(image, output, mask):
+    """What a user gets back: known pixels from ``image``, holes from ``output``:
+    ``M*I + (1-M)*G``.
+
+    Args:
+        image, output: (3, H, W) or (N, 3, H, W), tensor or array.
+        mask: (1, H, W) or (N, 1, H, W), 1 = valid, 0 = hole.
+    """
+    return mask * image + (1 - mask) * output
+
+
+# --------------------------------------------------------------------------------------
+# Reading images robustly
+# --------------------------------------------------------------------------------------
+class BadImageError(ValueError):
+    """An image file that cannot be used (corrupt, truncated, not an image, too small)."""
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB. Transparency is composited onto white; 16-bit and
+    32-bit integer images are rescaled (not clipped); float images are taken as [0, 1]."""
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        a = np.asarray(img).astype(np.float64)
+        if img.mode == "F":
+            a = a * 255.0 if a.max() <= 1.0 else a
+        elif a.max() > 255:
+            a = a / 257.0  # 0..65535 -> 0..255
+        return Image.fromarray(np.clip(a + 0.5, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def _open_rgb(path, draft_size: int | None = None, min_size: int = 1) -> Image.Image:
+    """Open, fully decode and convert one file to RGB (EXIF orientation applied).
+
+    Raises BadImageError for anything unusable, including truncated files.
+    """
+    try:
+        with Image.open(path) as im:
+            if draft_size and im.format == "JPEG":
+                im.draft("RGB", (draft_size, draft_size))  # decode at reduced scale (fast)
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            rgb = _to_rgb(im)
+    except BadImageError:
+        raise
+    except Exception as e:  # PIL raises many types (OSError, SyntaxError, ValueError...)
+        raise BadImageError(f"{path}: {type(e).__name__}: {e}") from e
+    if min(rgb.size) < min_size:
+        raise BadImageError(f"{path}: too small ({rgb.size[0]}x{rgb.size[1]} < {min_size} px)")
+    return rgb
+
+
+def _check_header(path, min_size: int) -> None:
+    """Cheap check: the file opens as an image of sufficient size (truncation not detected)."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception as e:
+        raise BadImageError(f"{path}: {type(e).__name__}: {e}") from e
+    if min(w, h) < min_size:
+        raise BadImageError(f"{path}: too small ({w}x{h} < {min_size} px)")
+
+
+def _crop_to_tensor(img: Image.Image, left, top, side, size: int, flip: bool = False) -> torch.Tensor:
+    """Square crop ``(left, top, side)`` of ``img`` resized to ``size`` (antialiased bilinear).
+
+    Returns: (3, size, size) float32 tensor in [0, 1].
+    """
+    box = (float(left), float(top), float(left + side), float(top + side))
+    a = np.asarray(img.resize((size, size), Image.BILINEAR, box=box))
+    if flip:
+        a = a[:, ::-1]
+    return _u8_to_tensor(a)
+
+
+def _u8_to_tensor(a: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (3, H, W) float32 tensor in [0, 1]. Converted in NumPy: torch's
+    intra-op thread pool makes tiny ops cost milliseconds on a busy small CPU machine."""
+    return torch.from_numpy(a.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255))
+
+
+def _center_tensor(img: Image.Image, size: int) -> torch.Tensor:
+    """Largest centred square, resized to (3, size, size)."""
+    w, h = img.size
+    s = min(w, h)
+    return _crop_to_tensor(img, (w - s) / 2, (h - s) / 2, s, size)
+
+
+def _random_tensor(img: Image.Image, size: int, rng, scale=(0.35, 1.0), flip=True) -> torch.Tensor:
+    """Random square crop whose side is ``short_side * s``, ``s`` log-uniform in ``scale``
+    (scale jitter), at a uniform position, resized to ``size``, flipped left-right with p=1/2."""
+    w, h = img.size
+    short = min(w, h)
+    s = float(np.exp(rng.uniform(np.log(scale[0]), np.log(scale[1]))))
+    side = max(1.0, short * s)
+    left = rng.uniform(0, w - side)
+    top = rng.uniform(0, h - side)
+    return _crop_to_tensor(img, left, top, side, size, flip=bool(flip and rng.random() < 0.5))
+
+
+def load_image(path, size: int | None = 128) -> torch.Tensor:
+    """One image file as a (3, size, size) float32 tensor in [0, 1] (largest centred square,
+    resized), or (3, H, W) at full size with ``size=None``. Any mode is converted to RGB."""
+    img = _open_rgb(path, draft_size=size)
+    if size is None:
+        return _u8_to_tensor(np.asarray(img))
+    return _center_tensor(img, size)
+
+
+def _channel_mean(images) -> np.ndarray:
+    """Per-channel mean of an iterable of (3, H, W) tensors, pixel-weighted. Returns (3,)."""
+    total, count = np.zeros(3), 0
+    for x in images:
+        total += x.double().sum(dim=(1, 2)).numpy()
+        count += x.shape[1] * x.shape[2]
+    return (total / max(count, 1)).astype(np.float32)
+
+
+class _SkipReport:
+    """Bookkeeping shared by the file-backed datasets: which files were skipped and why."""
+
+    skipped: list
+
+    def _report_skipped(self, what: str) -> None:
+        if self.skipped:
+            listed = "\n  ".join(f"{p}: {why}" for p, why in self.skipped[:10])
+            more = f"\n  ... and {len(self.skipped) - 10} more" if len(self.skipped) > 10 else ""
+            warnings.warn(f"{what}: skipped {len(self.skipped)} unusable file(s):\n  {listed}{more}",
+                          stacklevel=3)
+
+    def _load_or_substitute(self, index: int, load) -> torch.Tensor:
+        """Load item ``index``; if its file has gone bad since the scan, record it, warn once,
+        and return the next loadable item instead (deterministic), so an epoch never crashes."""
+        n = len(self.files)
+        for k in range(n):
+            j = (index + k) % n
+            path = self.files[j]
+            if path in self._bad_at_runtime:
+                continue
+            try:
+                return load(path, j)
+            except BadImageError as e:
+                self._bad_at_runtime.add(path)
+                self.skipped.append((str(path), str(e).split(": ", 1)[-1]))
+                warnings.warn(f"skipping unreadable image {e}", stacklevel=2)
+        raise RuntimeError(f"no readable image left in {type(self).__name__}")
+
+    def report(self) -> str:
+        """A readable summary: number of usable images, skipped files and why."""
+        lines = [f"{type(self).__name__}: {len(self)} images, {len(self.skipped)} skipped"]
+        lines += [f"  {p}: {why}" for p, why in self.skipped]
+        return "\n".join(lines)
+
+
+def _scan(files, check: str, min_size: int, draft: int):
+    """Check each file (``"full"`` decode, ``"header"`` only, or ``"none"``).
+    Returns (good_files, skipped [(path, reason)])."""
+    good, skipped = [], []
+    for f in files:
+        try:
+            if check == "full":
+                _open_rgb(f, draft_size=draft, min_size=min_size)
+            elif check == "header":
+                _check_header(f, min_size)
+            elif check != "none":
+                raise ValueError(f"check must be 'full', 'header' or 'none', got {check!r}")
+            good.append(f)
+        except BadImageError as e:
+            skipped.append((str(f), str(e).split(": ", 1)[-1]))
+    return good, skipped
+
+
+# --------------------------------------------------------------------------------------
+# Embedded default
+# --------------------------------------------------------------------------------------
+# (name, package, path inside the package). Only files stored in the installed packages:
+# skimage.data's registry lists more images, but those need a pooch download and are avoided.
+EMBEDDED_TRAIN = (
+    ("astronaut", "skimage", "data/astronaut.png"),  # 512x512, portrait (NASA)
+    ("coffee", "skimage", "data/coffee.png"),  # 600x400, cup on a table
+    ("rocket", "skimage", "data/rocket.jpg"),  # 640x427, outdoor, launch pad
+    ("motorcycle", "skimage", "data/motorcycle_left.png"),  # 741x500, indoor (left of a stereo pair)
+    ("flower", "sklearn", "datasets/images/flower.jpg"),  # 640x427, close-up
+    ("grace_hopper", "matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),  # 512x600, portrait
+)
+EMBEDDED_TEST = (
+    ("china", "sklearn", "datasets/images/china.jpg"),  # 640x427, temple and trees: a "place"
+    ("chelsea", "skimage", "data/chelsea.png"),  # 451x300, a cat
+)
+# Test crops: at each fraction f of the short side, a grid of ceil(H/c) x ceil(W/c) evenly
+# spaced squares of side c = f*short covering the photograph (23 per photograph here).
+_TEST_FRACTIONS = (1.0, 0.6, 0.35)
+
+_PHOTO_CACHE: dict = {}
+
+
+def _package_dir(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)  # locates without importing
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def embedded_photographs(split: str = "train"):
+    """The embedded photographs available here.
+
+    Returns: (available, missing): lists of ``(name, path)`` and of ``(name, package)``.
+    """
+    table = {"train": EMBEDDED_TRAIN, "test": EMBEDDED_TEST}[split]
+    found, missing = [], []
+    for name, pkg, rel in table:
+        root = _package_dir(pkg)
+        path = None if root is None else root / rel
+        if path is not None and path.is_file():
+            found.append((name, path))
+        else:
+            missing.append((name, pkg))
+    return found, missing
+
+
+def _photo(path: Path) -> Image.Image:
+    key = str(path)
+    if key not in _PHOTO_CACHE:
+        _PHOTO_CACHE[key] = _open_rgb(path)
+    return _PHOTO_CACHE[key]
+
+
+def _grid_crops(w: int, h: int, fractions=_TEST_FRACTIONS):
+    """Fixed square crops ``(left, top, side)`` covering a w x h photograph at each fraction."""
+    out = []
+    short = min(w, h)
+    for f in fractions:
+        c = int(round(short * f))
+        ny, nx = int(np.ceil(h / c - 1e-9)), int(np.ceil(w / c - 1e-9))
+        for top in np.linspace(0, h - c, ny).round().astype(int):
+            for left in np.linspace(0, w - c, nx).round().astype(int):
+                out.append((int(left), int(top), c))
+    return out
+
+
+class EmbeddedPhotos(Dataset):
+    """Crops of the photographs shipped by installed packages (no download).
+
+    ``split="train"``: ``length`` random crops per epoch from the 6 training photographs
+    (photograph chosen uniformly, then :func:`_random_tensor`: side = short side x s with s
+    log-uniform in ``scale``, uniform position, left-right flip with p=1/2). Item ``i`` of
+    epoch ``e`` depends only on ``(seed, e, i)``: identical across runs, workers and machines;
+    call :meth:`set_epoch` to get new crops each epoch.
+
+    ``split="test"``: fixed crops of the 2 held-out photographs (23 each, 46 in all:
+    grids at 100 %, 60 % and 35 % of the short side); no randomness.
+
+    Items: (3, size, size) float32 tensors in [0, 1].
+    :meth:`fill_mean`: (3,) per-channel mean over all pixels of the training photographs.
+    """
+
+    def __init__(self, split: str = "train", size: int = 128, length: int = 1024, seed: int = 0,
+                 scale=(0.35, 1.0), flip: bool = True):
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        self.split, self.size, self.seed, self.scale, self.flip = split, size, seed, scale, flip
+        self.epoch = 0
+        found, missing = embedded_photographs(split)
+        if missing:
+            warnings.warn(f"embedded photographs unavailable (package not installed): {missing}",
+                          stacklevel=2)
+        if not found:
+            raise RuntimeError(
+                f"no embedded {split} photograph found: install scikit-image, scikit-learn and "
+                "matplotlib (pip install 'pconv[notebooks]' scikit-learn), or use ImageFolder")
+        self.names = [n for n, _ in found]
+        self.paths = [p for _, p in found]
+        if split == "train":
+            self.length = int(length)
+            self.crops = None
+        else:
+            self.crops = [(k, c) for k, p in enumerate(self.paths) for c in _grid_crops(*_photo(p).size)]
+            self.length = len(self.crops)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the crops of epoch ``epoch`` (training split)."""
+        self.epoch = int(epoch)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        if not 0 <= i < self.length:
+            raise IndexError(i)
+        if self.crops is not None:
+            k, (left, top, side) = self.crops[i]
+            return _crop_to_tensor(_photo(self.paths[k]), left, top, side, self.size)
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        img = _photo(self.paths[int(rng.integers(len(self.paths)))])
+        return _random_tensor(img, self.size, rng, self.scale, self.flip)
+
+    def fill_mean(self) -> torch.Tensor:
+        """(3,) float32: per-channel mean of all pixels of the training photographs."""
+        key = ("mean", tuple(str(p) for p in embedded_photographs("train")[0]))
+        if key not in _PHOTO_CACHE:
+            paths = [p for _, p in embedded_photographs("train")[0]]
+            _PHOTO_CACHE[key] = _channel_mean(
+                _u8_to_tensor(np.asarray(_photo(p)))
+                for p in paths)
+        return torch.from_numpy(_PHOTO_CACHE[key].copy())
+
+
+# --------------------------------------------------------------------------------------
+# Users' folders
+# --------------------------------------------------------------------------------------
+class ImageFolder(Dataset, _SkipReport):
+    """Every image file under ``root`` (searched recursively, sorted), as (3, size, size)
+    float32 tensors in [0, 1].
+
+    Expected layout: a directory holding image files (``IMAGE_EXTENSIONS``), at any depth.
+    Each image is reduced to its largest centred square and resized to ``size`` (or, with
+    ``augment=True``, a random crop with scale jitter and flips, deterministic in
+    ``(seed, epoch, index)``).
+
+    Bad input: grayscale, RGBA / LA (composited on white), palette, CMYK and 16-bit images are
+    converted; files that are corrupt, truncated, not images, or smaller than ``min_size``
+    pixels on their short side are skipped at construction with ``check="full"`` (decodes
+    every file once) or, with ``check="header"``, skipped on first use. ``skipped`` lists
+    ``(path, reason)``; a warning reports the count and paths; :meth:`report` prints them. An
+    item whose file breaks later is replaced by the next readable one, never a crash mid-epoch.
+    """
+
+    def __init__(self, root, size: int = 128, *, augment: bool = False, seed: int = 0,
+                 check: str = "full", min_size: int = 32, extensions=IMAGE_EXTENSIONS,
+                 scale=(0.35, 1.0)):
+        root = Path(root)
+        expected = (f"expected a directory of image files ({', '.join(extensions)}), "
+                    "searched recursively, e.g. photos/a.jpg, photos/trip/b.png")
+        if not root.is_dir():
+            raise FileNotFoundError(f"ImageFolder: {root} is not a directory; {expected}")
+        all_files = sorted(p for p in root.rglob("*") if p.is_file())
+        files = [p for p in all_files if p.suffix.lower() in extensions]
+        if not files:
+            raise FileNotFoundError(
+                f"ImageFolder: no image files under {root} ({len(all_files)} other files); {expected}")
+        self.root, self.size, self.augment, self.seed, self.scale = root, size, augment, seed, scale
+        self.min_size, self.epoch = min_size, 0
+        self.files, self.skipped = _scan(files, check, min_size, draft=size)
+        self._bad_at_runtime: set = set()
+        self._report_skipped(f"ImageFolder({root})")
+        if not self.files:
+            raise ValueError(f"ImageFolder: none of the {len(files)} image files under {root} is usable")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _load(self, path, j):
+        img = _open_rgb(path, draft_size=self.size, min_size=self.min_size)
+        if self.augment:
+            return _random_tensor(img, self.size, np.random.default_rng([self.seed, self.epoch, j]),
+                                  self.scale)
+        return _center_tensor(img, self.size)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self._load_or_substitute(i, self._load)
+
+    def fill_mean(self) -> torch.Tensor:
+        """(3,) per-channel mean over all items (at ``size``, without augmentation)."""
+        return torch.from_numpy(_channel_mean(
+            self._load_or_substitute(i, lambda p, j: _center_tensor(_open_rgb(p, self.size), self.size))
+            for i in range(len(self))))
+
+
+# --------------------------------------------------------------------------------------
+# Places365
+# --------------------------------------------------------------------------------------
+_PLACES_LAYOUTS = """expected one of the official Places365-Standard 256x256 layouts:
+  train_standard:  {root}/places365_train_standard.txt   (lines like "/a/airfield/00000001.jpg 0")
+                   {root}/data_256/a/airfield/00000001.jpg ...   (or data_256_standard/, torchvision's name)
+                   from filelist_places365-standard.tar + train_256_places365standard.tar
+  val:             {root}/val_256/Places365_val_00000001.jpg ...
+                   {root}/places365_val.txt   (optional; lines like "Places365_val_00000001.jpg 165")
+                   from val_256.tar: pconv_torch.data.download_places365_val(root)"""
+
+
+def _places_pool(root: Path, source: str):
+    """Sorted list of image paths (relative to root) of the chosen layout."""
+    def train_layout():
+        lst = root / "places365_train_standard.txt"
+        img_dir = next((d for d in ("data_256", "data_256_standard") if (root / d).is_dir()), None)
+        if not lst.is_file() or img_dir is None:
+            return None
+        with open(lst) as fh:
+            names = [line.split()[0].lstrip("/") for line in fh if line.strip()]
+        return sorted(f"{img_dir}/{n}" for n in names)
+
+    def val_layout():
+        img_dir = root / "val_256"
+        if not img_dir.is_dir():
+            return None
+        lst = root / "places365_val.txt"
+        if lst.is_file():
+            with open(lst) as fh:
+                names = [line.split()[0] for line in fh if line.strip()]
+        else:
+            names = [p.name for p in img_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg")]
+        return sorted(f"val_256/{n}" for n in names)
+
+    order = {"auto": (("train_standard", train_layout), ("val", val_layout)),
+             "train_standard": (("train_standard", train_layout),),
+             "val": (("val", val_layout),)}
+    if source not in order:
+        raise ValueError(f"source must be 'auto', 'train_standard' or 'val', got {source!r}")
+    for name, fn in order[source]:
+        pool = fn()
+        if pool:
+            return name, pool
+    raise FileNotFoundError(f"Places365: no usable layout under {root} (source={source!r});\n"
+                            + _PLACES_LAYOUTS.format(root=root))
+
+
+class Places365(Dataset, _SkipReport):
+    """The poster's protocol on Places365-Standard (256x256 "small images").
+
+    Subsample: the pool is the sorted list of the chosen layout's images (``source="auto"``
+    prefers ``train_standard`` when present, else ``val``). ``perm =
+    numpy.random.default_rng(seed).permutation(len(pool))``; the training split is
+    ``perm[:n_train]``, the test split ``perm[n_train : n_train + n_test]`` (disjoint, and
+    identical on every machine: NumPy's PCG64 stream and the sorted list are
+    platform-independent). Items are resized to ``size`` x ``size`` (antialiased bilinear;
+    non-square images are centre-cropped first) and divided by 255: (3, size, size) float32.
+
+    Fill mean: :meth:`fill_mean` computes the per-channel mean over the *training* subsample
+    (for either split) and saves it as JSON in ``mean_dir`` (default ``root``) so it is
+    computed once.
+
+    Bad files in the subsample are skipped and reported as in :class:`ImageFolder`
+    (``check="header"`` by default: existence and header at construction, truncation on
+    first use; ``check="full"`` decodes all at construction). A wrong layout raises
+    FileNotFoundError describing both official layouts.
+    """
+
+    def __init__(self, root, split: str = "train", *, source: str = "auto", n_train: int = 30000,
+                 n_test: int = 1000, seed: int = 0, size: int = 128, check: str = "header",
+                 mean_dir=None, min_size: int = 32):
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"Places365: {self.root} is not a directory;\n"
+                                    + _PLACES_LAYOUTS.format(root=self.root))
+        self.source, pool = _places_pool(self.root, source)
+        if n_train + n_test > len(pool):
+            raise ValueError(f"Places365 ({self.source}) has {len(pool)} images, fewer than "
+                             f"n_train + n_test = {n_train + n_test}")
+        perm = np.random.default_rng(seed).permutation(len(pool))
+        idx = {"train": perm[:n_train], "test": perm[n_train:n_train + n_test]}
+        self.split_names = {k: [pool[i] for i in np.sort(v)] for k, v in idx.items()}
+        self.split, self.seed, self.size, self.min_size = split, seed, size, min_size
+        self.n_train, self.n_test = n_train, n_test
+        self.mean_dir = Path(mean_dir) if mean_dir is not None else self.root
+        self.names = self.split_names[split]
+        self.files, self.skipped = _scan([self.root / n for n in self.names], check, min_size, size)
+        self._bad_at_runtime: set = set()
+        self._report_skipped(f"Places365({self.root}, split={split!r})")
+        if not self.files:
+            raise ValueError(f"Places365: no usable image in the {split} subsample")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _load(self, path, j):
+        return _center_tensor(_open_rgb(path, draft_size=self.size, min_size=self.min_size), self.size)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self._load_or_substitute(i, self._load)
+
+    @property
+    def mean_path(self) -> Path:
+        return self.mean_dir / (f"pconv_fill_mean_{self.source}_n{self.n_train}_seed{self.seed}"
+                                f"_{self.size}.json")
+
+    def fill_mean(self, progress: bool = False) -> torch.Tensor:
+        """(3,) float32 per-channel mean of the training subsample, cached in :attr:`mean_path`."""
+        if self.mean_path.is_file():
+            return torch.tensor(json.loads(self.mean_path.read_text())["mean"], dtype=torch.float32)
+
+        def images():
+            names = self.split_names["train"]
+            if progress:
+                from tqdm.auto import tqdm
+                names = tqdm(names, desc="fill mean")
+            for n in names:
+                try:
+                    yield self._load(self.root / n, 0)
+                except BadImageError:
+                    continue
+
+        mean = _channel_mean(images())
+        try:
+            self.mean_dir.mkdir(parents=True, exist_ok=True)
+            self.mean_path.write_text(json.dumps({
+                "mean": [float(v) for v in mean], "source": self.source, "n_train": self.n_train,
+                "seed": self.seed, "size": self.size}, indent=1))
+        except OSError as e:  # read-only dataset directory: still return the mean
+            warnings.warn(f"could not save the fill mean to {self.mean_path}: {e}", stacklevel=2)
+        return torch.from_numpy(mean)
+
+
+# --------------------------------------------------------------------------------------
+# Images with masks, and the loader
+# --------------------------------------------------------------------------------------
+class InpaintingDataset(Dataset):
+    """Pairs an image dataset with masks: item ``i`` is ``(image, mask)``,
+    (3, H, W) and (1, H, W) float32, mask 1 = valid, 0 = hole.
+
+    ``masks`` is a family name (see :mod:`pconv_torch.masks`; drawn from
+    ``default_rng([seed, epoch, i])``, so deterministic across workers and runs) or a fixed
+    (M, 1, H, W) tensor such as an evaluation set (item ``i`` gets mask ``i % M``).
+    :meth:`set_epoch` is forwarded to the image dataset.
+    """
+
+    def __init__(self, images: Dataset, masks="rect", seed: int = 0):
+        self.images, self.masks, self.seed, self.epoch = images, masks, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        if hasattr(self.images, "set_epoch"):
+            self.images.set_epoch(epoch)
+
+    def __getitem__(self, i: int):
+        x = self.images[i]
+        if isinstance(self.masks, str):
+            rng = np.random.default_rng([self.seed, self.epoch, i, 1])
+            m = _masks.sample_mask(self.masks, tuple(x.shape[-2:]), rng)
+        else:
+            m = self.masks[i % len(self.masks)]
+        return x, m
+
+
+def collate(batch):
+    """Stack a list of tensors, or of tuples of tensors, along a new first axis.
+
+    Same result as torch's default collate for these items, but stacked in NumPy: on a busy
+    two-core machine torch's intra-op thread pool made ``torch.stack`` of 16 images take
+    ~190 ms instead of ~1 ms (measured while writing this).
+    """
+    first = batch[0]
+    if isinstance(first, (tuple, list)):
+        return type(first)(collate(list(col)) for col in zip(*batch))
+    if isinstance(first, torch.Tensor):
+        return torch.from_numpy(np.stack([t.numpy() for t in batch]))
+    return torch.utils.data.default_collate(batch)
+
+
+def make_loader(dataset: Dataset, batch_size: int = 16, *, shuffle: bool = True, seed: int = 0,
+                num_workers: int = 0, drop_last: bool = True) -> DataLoader:
+    """A DataLoader that keeps a CPU training step fed; batches are (N, 3, H, W) images, or
+    ``(images, masks)`` with (N, 1, H, W) masks for an :class:`InpaintingDataset`.
+
+    Defaults to ``num_workers=0``: on a small CPU machine the training step uses every core
+    and the pipeline here (a crop and a resize per item, about a millisecond with a mask)
+    already runs far faster than the step consumes (``benchmarks/bench_data.py``
+    measures it); workers would only compete for cores. On a GPU machine pass
+    ``num_workers`` > 0 (persistent workers are used). Shuffling uses a seeded generator.
+    """
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=g,
+                      num_workers=num_workers, drop_last=drop_last, collate_fn=collate,
+                      persistent_workers=num_workers > 0)
+
+
+# --------------------------------------------------------------------------------------
+# Downloader
+# --------------------------------------------------------------------------------------
+class UnsafeArchiveError(ValueError):
+    """An archive member would be written outside the destination (or is a device/link out)."""
+
+
+# The MD5 is the one torchvision (and others) publish for this file; MIT publishes no SHA-256.
+PLACES365_VAL_256 = {
+    "url": "http://data.csail.mit.edu/places/places365/val_256.tar",
+    "md5": "e27b17d8d44f4af9a78502beb927f808",
+    "bytes": 525158400,
+}
+
+
+def _within(base: Path, target: Path) -> bool:
+    base, target = os.path.realpath(base), os.path.realpath(target)
+    return os.path.commonpath([base, target]) == base
+
+
+def safe_extract(archive, dest) -> list[Path]:
+    """Extract a tar archive (any compression) into ``dest``, refusing path escapes.
+
+    Every member is checked *before* anything is written: absolute names, ``..`` components,
+    symbolic or hard links resolving outside ``dest``, and device / FIFO members raise
+    :class:`UnsafeArchiveError`. Extraction then also uses Python's ``"data"`` filter where
+    available. Returns the extracted regular files' paths.
+    """
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+        for m in members:
+            p = PurePosixPath(m.name)
+            if p.is_absolute() or m.name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", m.name):
+                raise UnsafeArchiveError(f"absolute path in archive: {m.name!r}")
+            if ".." in p.parts:
+                raise UnsafeArchiveError(f"'..' in archive path: {m.name!r}")
+            if not _within(dest, dest / m.name):
+                raise UnsafeArchiveError(f"archive path escapes {dest}: {m.name!r}")
+            if m.issym():
+                if os.path.isabs(m.linkname) or not _within(dest, dest / p.parent / m.linkname):
+                    raise UnsafeArchiveError(f"symlink out of {dest}: {m.name!r} -> {m.linkname!r}")
+            elif m.islnk():
+                if os.path.isabs(m.linkname) or not _within(dest, dest / m.linkname):
+                    raise UnsafeArchiveError(f"hard link out of {dest}: {m.name!r} -> {m.linkname!r}")
+            elif not (m.isfile() or m.isdir()):
+                raise UnsafeArchiveError(f"special file in archive: {m.name!r}")
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, members=members, filter="data")
+        else:  # pragma: no cover - Python < 3.11.4; members were checked above
+            tar.extractall(dest, members=members)
+    return [dest / m.name for m in members if m.isfile()]
+
+
+def _digest(path: Path, algo: str) -> str:
+    h = hashlib.new(algo)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def download(url: str, dest, sha256: str | None = None, *, md5: str | None = None,
+             filename: str | None = None, extract: bool = True, progress: bool = True,
+             timeout: float = 60.0) -> Path:
+    """Download ``url`` into directory ``dest``, verify its checksum, optionally extract it.
+
+    A checksum is required: ``sha256`` (preferred) or ``md5``. The file is streamed to
+    ``<name>.part`` and renamed only after the checksum matches; on a mismatch the partial
+    file is deleted and ValueError raised. An existing file with the right checksum is not
+    downloaded again. With ``extract=True`` tar archives are unpacked by :func:`safe_extract`.
+
+    Returns: path of the downloaded file.
+    """
+    if not sha256 and not md5:
+        raise ValueError("download needs an expected checksum (sha256=... or md5=...)")
+    algo, expected = ("sha256", sha256.lower()) if sha256 else ("md5", md5.lower())
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / (filename or PurePosixPath(urllib.parse.urlparse(url).path).name or "download")
+    if not (target.is_file() and _digest(target, algo) == expected):
+        part = target.with_name(target.name + ".part")
+        h = hashlib.new(algo)
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp, open(part, "wb") as out:
+                total = int(resp.headers.get("Content-Length") or 0) or None
+                bar = None
+                if progress:
+                    from tqdm.auto import tqdm
+                    bar = tqdm(total=total, unit="B", unit_scale=True, desc=target.name)
+                for chunk in iter(lambda: resp.read(1 << 20), b""):
+                    out.write(chunk)
+                    h.update(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+                if bar is not None:
+                    bar.close()
+            got = h.hexdigest()
+            if got != expected:
+                raise ValueError(f"checksum mismatch for {url}: expected {algo} {expected}, got {got}")
+            os.replace(part, target)
+        finally:
+            if part.exists():
+                part.unlink()
+    if extract and tarfile.is_tarfile(target):
+        safe_extract(target, dest)
+    return target
+
+
+def download_places365_val(root, **kwargs) -> Path:
+    """Download and extract ``val_256.tar`` (36,500 images, 0.5 GB) into ``root``, giving
+    ``root/val_256/``: the ``val`` layout of :class:`Places365`. Checked by the MD5 that
+    torchvision publishes."""
+    return download(PLACES365_VAL_256["url"], root, md5=PLACES365_VAL_256["md5"], **kwargs)
+
+
+# --------------------------------------------------------------------------------------
+# A figure for the data notebook
+# --------------------------------------------------------------------------------------
+def example_grid(sources: dict | None = None, families=_masks.MASK_FAMILIES, n: int = 6,
+                 seed: int = 0, size: int = 128, path=None):
+    """A grid of examples: one row per data source (plain crops), then one row per mask
+    family (the mean-filled generator input on held-out embedded crops, hole ratio in
+    each title).
+
+    Args:
+        sources: ``{title: dataset}``; default: embedded train and test.
+        families: mask families to show.
+        path: save the figure there if given (default: not saved).
+    Returns: matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if sources is None:
+        sources = {"embedded train": EmbeddedPhotos("train", size, seed=seed),
+                   "embedded test": EmbeddedPhotos("test", size)}
+    test = EmbeddedPhotos("test", size)
+    mean = test.fill_mean()
+    rows = len(sources) + len(families)
+    fig, axes = plt.subplots(rows, n, figsize=(1.6 * n, 1.75 * rows), squeeze=False)
+    rng = np.random.default_rng(seed)
+
+    def show(ax, x, title):
+        ax.imshow(x.permute(1, 2, 0).clamp(0, 1).numpy())
+        ax.set_title(title, fontsize=7)
+        ax.axis("off")
+
+    for r, (name, ds) in enumerate(sources.items()):
+        picks = rng.choice(len(ds), size=min(n, len(ds)), replace=False)
+        for c in range(n):
+            if c < len(picks):
+                show(axes[r, c], ds[int(picks[c])], f"{name} #{int(picks[c])}")
+            else:
+                axes[r, c].axis("off")
+    for k, fam in enumerate(families):
+        r = len(sources) + k
+        for c in range(n):
+            x = test[(7 * c + 3 * k) % len(test)]
+            m = _masks.sample_mask(fam, size, np.random.default_rng([seed, k, c]))
+            show(axes[r, c], mean_fill(x, m, mean), f"{fam}: hole {_masks.hole_ratio(m):.2f}")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
