@@ -12,6 +12,12 @@ from .conv import (
     conv2d_forward_naive,
     conv_output_size,
 )
+from .fast import (
+    conv2d_backward_fast,
+    conv2d_forward_fast,
+    partial_conv2d_backward_fast,
+    partial_conv2d_forward_fast,
+)
 from .gradcheck import compare, numerical_gradient, relative_error
 from .layers import (
     concat_backward,
@@ -37,6 +43,14 @@ from .losses import (
     mse_valid,
     mse_weighted,
 )
+from .networks import (
+    discriminator_backward,
+    discriminator_forward,
+    discriminator_loss_and_grads,
+    generator_backward,
+    generator_forward,
+    generator_loss_and_grads,
+)
 from .partial_conv import (
     expand_mask,
     partial_conv2d_backward,
@@ -52,6 +66,11 @@ __all__ = [
     "conv2d_forward",
     "conv2d_backward",
     "conv_output_size",
+    # fast.py: Numba kernels, same signatures and results as the NumPy functions
+    "conv2d_forward_fast",
+    "conv2d_backward_fast",
+    "partial_conv2d_forward_fast",
+    "partial_conv2d_backward_fast",
     # partial_conv.py
     "partial_conv2d_forward",
     "partial_conv2d_backward",
@@ -80,14 +99,15 @@ __all__ = [
     "discriminator_loss",
     "generator_adversarial_loss",
     "generator_loss",
+    # networks.py
+    "generator_forward",
+    "generator_backward",
+    "discriminator_forward",
+    "discriminator_backward",
+    "generator_loss_and_grads",
+    "discriminator_loss_and_grads",
     # gradcheck.py
     "numerical_gradient",
     "relative_error",
     "compare",
 ]
-
-# ---- Numba kernels (pconv_ref/fast.py) -------------------------------------------------
-# The lead adds the imports of the compiled kernels here, and their names to __all__, e.g.
-#   from .fast import ...
-#   __all__ += [...]
-# ---- end of Numba kernels ---------------------------------------------------------------

@@ -1,0 +1,300 @@
+"""The poster's networks: a partial-convolution U-Net generator (Table 1) and global + local
+discriminators (Table 2), read as in DESIGN.md.
+
+Mask convention: **1 = valid (known) pixel, 0 = hole.** Images are (N, 3, H, W) float in [0, 1].
+
+Parameter names are a contract: the NumPy from-scratch networks in ``pconv_ref`` load a torch
+``state_dict`` by these keys.
+
+Generator (default ``width=1, depth=4``; 3,605,967 parameters)::
+
+    block  layer          K  S  in -> out        activation   size (128 input)
+    0      PConv enc      5  2  3 -> 64          ReLU         64
+    1      PConv enc      5  2  64 -> 128        ReLU         32
+    2      PConv enc      3  2  128 -> 256       ReLU         16
+    3      PConv enc      3  2  256 -> 256       ReLU         8
+    4      PConv dec      3  1  256+256 -> 256   LeakyReLU    16   up(e4) ++ e3
+    5      PConv dec      3  1  256+128 -> 256   LeakyReLU    32   up(d4) ++ e2
+    6      PConv dec      3  1  256+64 -> 128    LeakyReLU    64   up(d5) ++ e1
+    7      PConv dec      3  1  128+3 -> 64      LeakyReLU    128  up(d6) ++ x0
+    8      PConv head     3  1  64 -> 3          LeakyReLU    128
+    9      PConv head     1  1  3 -> 3           Sigmoid      128
+
+``x0 = image * mask + (1 - mask) * fill`` is the mean-filled input; ``up`` is nearest 2x
+upsampling of the features *and* of their mask; ``++`` concatenates channels, and the PConv
+gets the two masks as a group mask (``mask_groups=(C_up, C_skip)``). State-dict keys:
+``layers.{i}.conv.weight``, ``layers.{i}.conv.bias``, ``layers.{i}.norm.*`` (``norm="batch"``,
+blocks 0..-3), and the buffer ``fill``.
+
+Discriminator (default ``local=True``; 5,330,305 parameters): ``global_branch`` = five
+5x5/2 convs (32, 64, 64, 128, 128) + ReLU on the whole image, flatten, ``fc`` -> 1024 + ReLU;
+``local_branch`` = the first four of those on a 64x64 patch, ``fc`` -> 1024 + ReLU; ``head`` =
+Linear(2048 -> 1) on the concatenation (Linear(1024 -> 1) when ``local=False``). It returns
+logits (N,). Keys: ``{global,local}_branch.convs.{i}.*``, ``{global,local}_branch.fc.*``,
+``head.*``. Weights use torch's default initialisation.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .masks import crop_boxes
+from .partial_conv import PartialConv2d
+
+__all__ = ["Generator", "Discriminator", "GeneratorBlock", "DiscriminatorBranch"]
+
+# Filter counts of the poster's tables (width = 1).
+ENCODER_FILTERS = (64, 128, 256, 256)
+ENCODER_KERNELS = (5, 5, 3, 3)
+DISCRIMINATOR_FILTERS = (32, 64, 64, 128, 128)
+DISCRIMINATOR_FC = 1024
+
+
+def _scale(c: int, width: float) -> int:
+    """Filter count ``c`` at ``width``: ``max(1, round(c * width))``."""
+    return max(1, int(round(c * width)))
+
+
+class GeneratorBlock(nn.Module):
+    """One row of Table 1: conv (partial or plain), optional batch norm, activation.
+
+    ``forward(x, mask, mask_groups=None)``: x (N, C_in, H, W), mask (N, 1 | G, H, W) with
+    1 = valid (ignored by a plain conv; may then be None). Returns ``(out, new_mask)``:
+    out (N, C_out, H_out, W_out), new_mask (N, 1, H_out, W_out) for a partial conv, or the
+    input mask unchanged (None when given None) for a plain conv.
+
+    Attributes ``in_groups`` (channel counts of the concatenated inputs, e.g. (256, 256))
+    and ``act`` (the activation module) are read by :mod:`pconv_torch.summary`.
+    """
+
+    def __init__(self, in_groups: Sequence[int], out_channels: int, kernel_size: int,
+                 stride: int, act: nn.Module, conv: str = "partial", norm: str | None = None):
+        super().__init__()
+        self.in_groups = tuple(int(c) for c in in_groups)
+        c_in, pad = sum(self.in_groups), kernel_size // 2  # "same" padding for odd kernels
+        self.partial = conv == "partial"
+        cls = PartialConv2d if self.partial else nn.Conv2d
+        self.conv = cls(c_in, out_channels, kernel_size, stride, pad, bias=True)
+        if norm == "batch":
+            self.norm = nn.BatchNorm2d(out_channels)
+        self.act = act
+
+    def forward(self, x, mask=None, mask_groups=None):
+        if self.partial:
+            out, mask = self.conv(x, mask, mask_groups)
+        else:
+            out = self.conv(x)
+        if hasattr(self, "norm"):
+            out = self.norm(out)
+        return self.act(out), mask
+
+
+class Generator(nn.Module):
+    """U-Net of partial convolutions (poster Table 1; see the module docstring for the layout).
+
+    Args:
+        width: scales every filter count c to ``max(1, round(c * width))``; the 3 image
+            channels never scale.
+        depth: number of encoder (and decoder) levels, >= 2. Default 4 is Table 1; 5 adds a
+            3x3/2 -> 256 encoder block and its decoder block at the bottom (the poster's
+            future work). Encoder filters ``[64, 128, 256, 256] + [256] * (depth - 4)``
+            (the first ``depth`` of them when depth < 4); decoder filters, bottom-up,
+            ``[256] * (depth - 2) + [128, 64]``.
+        norm: None (the poster) or ``"batch"``: BatchNorm2d after the conv of every block but
+            the last two (as Liu et al.).
+        conv: ``"partial"`` (the poster) or ``"plain"`` (nn.Conv2d, same shapes and parameter
+            count: the ablation on mean-filled input; the masks are then not used by the convs).
+        fill: per-channel training-set mean used to fill the holes (buffer ``fill``, (3,)).
+
+    ``forward(image, mask)``: image (N, 3, H, W) in [0, 1] (values under holes are ignored),
+    mask (N, 1, H, W), **1 = valid, 0 = hole**; H and W divisible by ``2**depth``.
+    Returns the raw output G(I), (N, 3, H, W) in [0, 1] (not composited with the input).
+    """
+
+    def __init__(self, width: float = 1.0, depth: int = 4, norm: str | None = None,
+                 conv: str = "partial", fill: Sequence[float] = (0.5, 0.5, 0.5)):
+        super().__init__()
+        if conv not in ("partial", "plain"):
+            raise ValueError(f"conv must be 'partial' or 'plain', got {conv!r}")
+        if norm not in (None, "batch"):
+            raise ValueError(f"norm must be None or 'batch', got {norm!r}")
+        if not isinstance(depth, int) or depth < 2:
+            raise ValueError(f"depth must be an int >= 2, got {depth!r}")
+        if not width > 0:
+            raise ValueError(f"width must be > 0, got {width!r}")
+        fill = torch.as_tensor(fill, dtype=torch.float32)
+        if fill.shape != (3,):
+            raise ValueError(f"fill must hold 3 per-channel values, got shape {tuple(fill.shape)}")
+        self.width, self.depth, self.norm, self.conv = float(width), depth, norm, conv
+        self.register_buffer("fill", fill.clone())
+
+        n_extra = max(0, depth - 4)
+        enc = [_scale(c, width) for c in (list(ENCODER_FILTERS) + [256] * n_extra)[:depth]]
+        kernels = (list(ENCODER_KERNELS) + [3] * n_extra)[:depth]
+        dec = [_scale(c, width) for c in [256] * (depth - 2) + [128, 64]]
+        self.encoder_channels, self.decoder_channels = tuple(enc), tuple(dec)
+
+        def block(groups, c_out, k, s, act, with_norm=True):
+            return GeneratorBlock(groups, c_out, k, s, act, conv, norm if with_norm else None)
+
+        layers = []
+        c_prev = 3
+        for c, k in zip(enc, kernels):  # encoder: blocks 0 .. depth-1
+            layers.append(block((c_prev,), c, k, 2, nn.ReLU()))
+            c_prev = c
+        skips = [3] + enc[:-1]  # skip of decoder block j is skips[depth-1-j]
+        for j, c in enumerate(dec):  # decoder, bottom-up: blocks depth .. 2*depth-1
+            layers.append(block((c_prev, skips[depth - 1 - j]), c, 3, 1, nn.LeakyReLU(0.2)))
+            c_prev = c
+        layers.append(block((c_prev,), 3, 3, 1, nn.LeakyReLU(0.2), with_norm=False))
+        layers.append(block((3,), 3, 1, 1, nn.Sigmoid(), with_norm=False))
+        self.layers = nn.ModuleList(layers)
+
+    def check_inputs(self, image: torch.Tensor, mask: torch.Tensor) -> None:
+        """Raise ValueError with a clear message unless image (N, 3, H, W) and mask
+        (N, 1, H, W) fit the network."""
+        if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[1] != 3:
+            shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+            raise ValueError(f"image must be (N, 3, H, W), got {shape}")
+        n, _, h, w = image.shape
+        if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != (n, 1, h, w):
+            shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+            raise ValueError(
+                f"mask must be (N, 1, H, W) = ({n}, 1, {h}, {w}) to match the image "
+                f"(1 = valid, 0 = hole), got {shape}"
+            )
+        f = 2 ** self.depth
+        if h % f or w % f or h == 0 or w == 0:
+            raise ValueError(
+                f"image height and width must be positive multiples of 2**depth = {f} "
+                f"(depth={self.depth}), got {h}x{w}; pad the image (e.g. to "
+                f"{-(-max(h, 1) // f) * f}x{-(-max(w, 1) // f) * f}) and crop the output back"
+            )
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        self.check_inputs(image, mask)
+        mask = mask.to(image.dtype)
+        fill = self.fill.to(image.dtype).view(1, 3, 1, 1)
+        x = image * mask + (1 - mask) * fill  # the poster's mean fill, x0
+        m = mask
+        feats = [(x, m)]  # feats[k]: input of encoder block k (k = depth: the bottleneck)
+        d = self.depth
+        for blk in self.layers[:d]:
+            x, m = blk(x, m)
+            feats.append((x, m))
+        for j, blk in enumerate(self.layers[d : 2 * d]):
+            sx, sm = feats[d - 1 - j]
+            x = torch.cat([F.interpolate(x, scale_factor=2, mode="nearest"), sx], 1)
+            if blk.partial:
+                um = F.interpolate(m, scale_factor=2, mode="nearest")
+                m = torch.cat([um, sm], 1)
+            x, m = blk(x, m, blk.in_groups)
+        for blk in self.layers[2 * d :]:
+            x, m = blk(x, m)
+        return x
+
+    def table_rows(self):
+        """(name, layer module, module whose parameters the row counts, activation module),
+        one per row of the architecture table, in forward order."""
+        return [(f"layers.{i}", b.conv, b, b.act) for i, b in enumerate(self.layers)]
+
+
+class DiscriminatorBranch(nn.Module):
+    """Convs 5x5/2 + ReLU, flatten (C, H, W row-major), Linear + ReLU.
+
+    ``forward(x)``: x (N, 3, S, S) -> (N, fc_features), with ``S / 2**len(filters)`` pixels
+    per side left before the flatten.
+    """
+
+    def __init__(self, filters: Sequence[int], size: int, fc_features: int):
+        super().__init__()
+        convs, c_prev = [], 3
+        for c in filters:
+            convs.append(nn.Conv2d(c_prev, c, 5, 2, 2))
+            c_prev = c
+        self.convs = nn.ModuleList(convs)
+        side = size // 2 ** len(filters)
+        self.fc = nn.Linear(c_prev * side * side, fc_features)
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv in self.convs:
+            x = self.act(conv(x))
+        return self.act(self.fc(x.flatten(1)))
+
+
+class Discriminator(nn.Module):
+    """Global + local discriminators (poster Table 2, Iizuka et al.) with a joint logit.
+
+    Args:
+        local: True (default) for global + local; False for the global-only ablation.
+        image_size: side of the square input image, a multiple of 32 (five stride-2 convs).
+        patch_size: side of the local patch, a multiple of 16 (four stride-2 convs).
+        width: scales the conv filters (32, 64, 64, 128, 128) and the FC features (1024) by
+            ``max(1, round(c * width))``.
+
+    ``forward(image, boxes=None)``: image (N, 3, image_size, image_size) in [0, 1];
+    boxes (N, 2) int top-left corners ``(y0, x0)`` of each local patch, e.g. from
+    ``pconv_torch.masks.local_boxes(masks, box=patch_size)``; required when ``local``.
+    Returns logits (N,) (apply a sigmoid for D(I)).
+    """
+
+    def __init__(self, local: bool = True, image_size: int = 128, patch_size: int = 64,
+                 width: float = 1.0):
+        super().__init__()
+        if image_size <= 0 or image_size % 32:
+            raise ValueError(f"image_size must be a positive multiple of 32, got {image_size}")
+        if local and (patch_size <= 0 or patch_size % 16 or patch_size > image_size):
+            raise ValueError(
+                f"patch_size must be a positive multiple of 16 and <= image_size "
+                f"({image_size}), got {patch_size}"
+            )
+        if not width > 0:
+            raise ValueError(f"width must be > 0, got {width!r}")
+        self.local, self.image_size, self.patch_size = bool(local), image_size, patch_size
+        filters = [_scale(c, width) for c in DISCRIMINATOR_FILTERS]
+        fc = _scale(DISCRIMINATOR_FC, width)
+        self.global_branch = DiscriminatorBranch(filters, image_size, fc)
+        if self.local:
+            self.local_branch = DiscriminatorBranch(filters[:4], patch_size, fc)
+        self.head = nn.Linear(fc * (2 if self.local else 1), 1)
+
+    def forward(self, image: torch.Tensor, boxes=None) -> torch.Tensor:
+        s = self.image_size
+        ok = isinstance(image, torch.Tensor) and image.ndim == 4
+        if not ok or tuple(image.shape[1:]) != (3, s, s):
+            shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+            raise ValueError(f"image must be (N, 3, {s}, {s}), got {shape}")
+        feat = self.global_branch(image)
+        if self.local:
+            if boxes is None:
+                raise ValueError(
+                    "boxes (N, 2) of local-patch corners (y0, x0) are required when local=True; "
+                    "get them from pconv_torch.masks.local_boxes(masks, box=patch_size)"
+                )
+            n, p = image.shape[0], self.patch_size
+            b = torch.as_tensor(boxes)
+            if tuple(b.shape) != (n, 2):
+                raise ValueError(f"boxes must be ({n}, 2) corners (y0, x0), got {tuple(b.shape)}")
+            if bool((b < 0).any()) or bool((b > s - p).any()):
+                raise ValueError(f"box corners must lie in [0, {s - p}] so the {p}x{p} patch fits")
+            patches = crop_boxes(image, b, box=p)
+            feat = torch.cat([feat, self.local_branch(patches)], 1)
+        return self.head(feat).squeeze(1)
+
+    def table_rows(self):
+        """(name, layer module, module whose parameters the row counts, activation module or
+        None), one per row of the architecture table, in forward order."""
+        rows = []
+        branches = [("global_branch", self.global_branch)]
+        if self.local:
+            branches.append(("local_branch", self.local_branch))
+        for name, br in branches:
+            rows += [(f"{name}.convs.{i}", c, c, br.act) for i, c in enumerate(br.convs)]
+            rows.append((f"{name}.fc", br.fc, br.fc, br.act))
+        rows.append(("head", self.head, self.head, None))
+        return rows
