@@ -27,37 +27,16 @@ interleaved (conv, pconv, naive, conv, ...) so that load drifts hit them alike.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 
 import torch
 from torch import nn
 
+from common import cpu_name, generator_pconv_layers
 from pconv_torch import PartialConv2d, partial_conv2d_naive
 
-# (name, input-channel groups, C_out, kernel, stride, padding, input size as a fraction of --size)
-LAYERS = [
-    ("enc1", (3,), 64, 5, 2, 2, 1),
-    ("enc2", (64,), 128, 5, 2, 2, 2),
-    ("enc3", (128,), 256, 3, 2, 1, 4),
-    ("enc4", (256,), 256, 3, 2, 1, 8),
-    ("dec5", (256, 256), 256, 3, 1, 1, 8),
-    ("dec6", (256, 128), 256, 3, 1, 1, 4),
-    ("dec7", (256, 64), 128, 3, 1, 1, 2),
-    ("dec8", (128, 3), 64, 3, 1, 1, 1),
-]
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+LAYERS = generator_pconv_layers()
 
 
 def _sync(device):
@@ -175,7 +154,7 @@ def main(argv=None):
         elif args.device == "cuda":
             ap.error("--device cuda: no CUDA device available")
 
-    print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, CPU: {_cpu_name()}")
+    print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, CPU: {cpu_name()}")
     if torch.cuda.is_available():
         print(f"GPU: {torch.cuda.get_device_name(0)}")
     if args.clock == "cpu" and args.device != "cpu":

@@ -13,8 +13,7 @@ U-Net concatenation of two groups, each with its own one-channel mask, passed as
 * ``numpy``: ``pconv_ref.partial_conv2d_forward/backward`` (the vectorised reference),
 * ``numba``: ``pconv_ref.fast.partial_conv2d_forward_fast/backward_fast`` (im2col + BLAS),
 * ``torch``: ``pconv_torch.partial_conv2d`` + autograd on the CPU, with
-  ``torch.set_num_threads(numba.get_num_threads())`` so both use the same cores
-  (an equivalent ``F.conv2d`` formulation if ``pconv_torch`` cannot be imported),
+  ``torch.set_num_threads(numba.get_num_threads())`` so both use the same cores,
 
 and prints per-layer and total times with ratios against torch. Every input gets a gradient
 (the from-scratch backward always returns dx), so torch computes dx in the first layer too.
@@ -29,48 +28,20 @@ one's spinning thread pool); other processes on the same cores make every number
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 
 import numba
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from common import cpu_name, generator_pconv_layers
 from pconv_ref.fast import partial_conv2d_backward_fast, partial_conv2d_forward_fast
 from pconv_ref.partial_conv import partial_conv2d_backward, partial_conv2d_forward
 
-try:
-    from pconv_torch import partial_conv2d as _torch_pconv
+from pconv_torch import partial_conv2d as torch_partial_conv2d
 
-    TORCH_IMPL = "pconv_torch.partial_conv2d"
-except ImportError:  # pragma: no cover - only while pconv_torch is incomplete
-    _torch_pconv = None
-    TORCH_IMPL = "F.conv2d formulation (pconv_torch.partial_conv2d not importable)"
-
-# (name, input-channel groups, C_out, kernel, stride, padding, input size as a fraction of --size)
-LAYERS = [
-    ("enc1", (3,), 64, 5, 2, 2, 1),
-    ("enc2", (64,), 128, 5, 2, 2, 2),
-    ("enc3", (128,), 256, 3, 2, 1, 4),
-    ("enc4", (256,), 256, 3, 2, 1, 8),
-    ("dec5", (256, 256), 256, 3, 1, 1, 8),
-    ("dec6", (256, 128), 256, 3, 1, 1, 4),
-    ("dec7", (256, 64), 128, 3, 1, 1, 2),
-    ("dec8", (128, 3), 64, 3, 1, 1, 1),
-]
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+LAYERS = generator_pconv_layers()
 
 
 def _blas_info() -> str:
@@ -93,19 +64,6 @@ def _avx512() -> bool:
             return " avx512f" in f.read()
     except OSError:
         return False
-
-
-def _torch_fallback(x, mask, weight, bias, stride, padding, mask_groups=None):
-    """Partial convolution from F.conv2d/avg_pool2d, used only without pconv_torch."""
-    kh, kw = weight.shape[2:]
-    groups = mask_groups or ((x.shape[1],) if mask.shape[1] == 1 else (1,) * x.shape[1])
-    per_channel = torch.repeat_interleave(mask, torch.tensor(groups), dim=1)
-    s = sum(c * mask[:, g : g + 1] for g, c in enumerate(groups))  # sum_g C_g m_g
-    sum_m = F.avg_pool2d(s, (kh, kw), stride, padding, divisor_override=1)
-    new_mask = (sum_m > 0).to(x.dtype)
-    scale = new_mask * (x.shape[1] * kh * kw / sum_m.clamp(min=1.0))
-    out = F.conv2d(x * per_channel, weight, None, stride, padding) * scale
-    return out + bias.view(1, -1, 1, 1) * new_mask, new_mask
 
 
 def _make_layer(spec, batch, size, rng):
@@ -133,12 +91,11 @@ def _make_layer(spec, batch, size, rng):
     tw = torch.from_numpy(w).requires_grad_(True)
     tb = torch.from_numpy(b).requires_grad_(True)
     tdout = torch.from_numpy(dout)
-    pconv = _torch_pconv or _torch_fallback
 
     def run_torch():
         for t in (tx, tw, tb):
             t.grad = None
-        out, _ = pconv(tx, tm, tw, tb, s, p, mask_groups=mask_groups)
+        out, _ = torch_partial_conv2d(tx, tm, tw, tb, s, p, mask_groups=mask_groups)
         out.backward(tdout)
 
     return {"numpy": run_numpy, "numba": run_numba, "torch": run_torch}, f"{h}x{h}"
@@ -206,11 +163,11 @@ def main(argv=None):
     torch.set_num_threads(threads)
     impls = (["numpy"] if not args.skip_numpy else []) + ["numba", "torch"]
 
-    print(f"CPU: {_cpu_name()}; threads: numba {threads}, torch {torch.get_num_threads()} "
+    print(f"CPU: {cpu_name()}; threads: numba {threads}, torch {torch.get_num_threads()} "
           f"(numba layer {numba.config.THREADING_LAYER}); numpy {np.__version__}, "
           f"numba {numba.__version__}, torch {torch.__version__}")
     blas = _blas_info()
-    print(f"numpy BLAS: {blas}; torch: {TORCH_IMPL}")
+    print(f"numpy BLAS: {blas}")
     if "Haswell" in blas and _avx512():
         print("note: this CPU has AVX-512 but OpenBLAS picked its AVX2 (Haswell) kernels; "
               "OPENBLAS_CORETYPE=SkylakeX in the environment may double the GEMM speed")
