@@ -35,7 +35,7 @@ import numba
 import numpy as np
 import torch
 
-from common import cpu_name, generator_pconv_layers
+from pconv_torch.benchmark import cpu_name, generator_pconv_layers
 from pconv_ref.fast import partial_conv2d_backward_fast, partial_conv2d_forward_fast
 from pconv_ref.partial_conv import partial_conv2d_backward, partial_conv2d_forward
 
