@@ -24,7 +24,7 @@ Sources
     colour and texture across a hole in held-out crops and that partial and plain convolution
     differ; it cannot support claims about generalisation, nor numbers comparable to the
     poster's. Photographs whose package is missing are skipped with a warning
-    (scikit-image and matplotlib are in the ``notebooks`` extra; scikit-learn is optional).
+    (scikit-image, scikit-learn and matplotlib are core dependencies of the package).
 :class:`ImageFolder`
     Users' photographs, any folder tree. Bad files (corrupt, truncated, non-image, too small)
     are skipped with a count and their paths reported; grayscale, RGBA, palette, CMYK and
