@@ -16,7 +16,7 @@ setup: $(STAMP)
 
 ## The main job: execute the notebooks on the embedded data and build the book.
 book: $(STAMP)
-	$(BIN)/jupyter-book build book
+	$(BIN)/jupyter-book build --warningiserror --keep-going book
 
 ## The whole test suite: unit tests, cross-tests, and nbval over the notebooks.
 test: $(STAMP)

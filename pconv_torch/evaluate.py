@@ -6,7 +6,7 @@ are ``(1, H, W)`` / ``(N, 1, H, W)``, **1 = valid (known) pixel, 0 = hole** (a p
 hole where ``mask < 0.5``). What is scored is always the composite ``M*I + (1-M)*G``.
 
 Metrics (per image; a batch gives an ``(N,)`` float64 array, one image a float)
-------------------------------------------------------------------------------
+-------------------------------------------------------------------------------
 ``psnr(output, target)``
     ``10 * log10(1 / MSE)`` with data range 1, the MSE taken over all ``3*H*W`` values.
 ``psnr(output, target, mask)``
@@ -26,7 +26,7 @@ Metrics (per image; a batch gives an ``(N,)`` float64 array, one image a float)
     Mean absolute error over the whole image (``3*H*W`` values) / over the hole only.
 
 Baselines (``BASELINES``; each ``(image (3,H,W), mask (1,H,W)) -> (3,H,W)``, composited)
----------------------------------------------------------------------------------------
+----------------------------------------------------------------------------------------
 ``"mean fill"``
     Holes set to the training set's per-channel mean (the generator's own input;
     :func:`make_baselines` takes the mean, ``BASELINES`` uses the embedded training

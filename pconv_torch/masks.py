@@ -8,17 +8,17 @@ white / non-zero marks the region to fill (OpenCV, LaMa) and converts it once.
 Families (``MASK_FAMILIES``) and their hole ratios at 128x128 (fraction of pixels that are
 holes; ``RATIO_RANGES`` holds the same numbers, and the tests check that samples fall inside):
 
-=========  ==================================================================  ============
-family     what                                                               hole ratio
-=========  ==================================================================  ============
-``rect``   the poster's rectangular hole: height and width drawn independently   0.016-0.25
-           and uniformly from 16..64 px (``size/8 .. size/2``), position
-           uniform with the hole wholly inside the image
-``center`` centred square of side ``size/2`` (evaluation; 64x64 at 128)         0.25
-``thin``   free-form brush strokes, brush 3..6 px                               0.05-0.20
-``medium`` free-form brush strokes, brush 7..14 px                              0.15-0.35
-``thick``  free-form brush strokes, brush 15..26 px                             0.30-0.50
-=========  ==================================================================  ============
+==========  ==================================================================  ============
+family      what                                                                hole ratio
+==========  ==================================================================  ============
+``rect``    the poster's rectangle: height and width drawn independently        0.016-0.25
+            and uniformly from 16..64 px (``size/8 .. size/2``), position
+            uniform with the hole wholly inside the image
+``center``  centred square of side ``size/2`` (evaluation; 64x64 at 128)        0.25
+``thin``    free-form brush strokes, brush 3..6 px                              0.05-0.20
+``medium``  free-form brush strokes, brush 7..14 px                             0.15-0.35
+``thick``   free-form brush strokes, brush 15..26 px                            0.30-0.50
+==========  ==================================================================  ============
 
 Free-form strokes follow the spirit of DeepFill v2 and LaMa's thin / medium / thick
 evaluation masks (random walks drawn with a round brush); the parameters here are our own,
