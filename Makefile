@@ -18,14 +18,20 @@ setup: $(STAMP)
 book: $(STAMP)
 	$(BIN)/jupyter-book build --warningiserror --keep-going book
 
-## The whole test suite: unit tests, cross-tests, and nbval over the notebooks.
+## The whole test suite: unit tests, cross-tests, nbval over the notebooks, and browser tests
+## of the built book and of JupyterLab (Debian's Chromium, installed by the script when root).
 test: $(STAMP)
+	scripts/install-browser.sh
+	$(MAKE) book
 	$(BIN)/python -m pytest tests notebooks
 
 ## Speed benchmarks (ratios against baselines measured in the same run).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_partial_conv.py
 	$(BIN)/python benchmarks/bench_reference.py
+	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_inference.py
+	$(BIN)/python benchmarks/bench_data.py
 
 ## Re-execute the notebooks in place so that their stored outputs (which nbval checks) are fresh.
 notebooks: $(STAMP)

@@ -3,7 +3,7 @@
 Mask convention inside the package: 1 = valid (known) pixel, 0 = hole.
 """
 
-from . import data, losses, masks, networks, summary
+from . import data, evaluate, losses, masks, networks, summary, training
 from .losses import (
     discriminator_loss,
     generator_adversarial_loss,
@@ -15,6 +15,7 @@ from .losses import (
 from .networks import Discriminator, Generator
 from .partial_conv import PartialConv2d, check_binary_mask, partial_conv2d, partial_conv2d_naive
 from .summary import architecture_table, format_table
+from .training import PRESETS, TrainConfig, TrainingDiverged, load_config, load_generator, train
 
 __all__ = [
     "PartialConv2d",
@@ -25,11 +26,19 @@ __all__ = [
     "Discriminator",
     "architecture_table",
     "format_table",
+    "TrainConfig",
+    "PRESETS",
+    "load_config",
+    "train",
+    "load_generator",
+    "TrainingDiverged",
     "data",
+    "evaluate",
     "losses",
     "masks",
     "networks",
     "summary",
+    "training",
     "mse_hole",
     "mse_valid",
     "mse_weighted",

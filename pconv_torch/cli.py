@@ -16,6 +16,7 @@ hole, a corrupt checkpoint, an unknown preset or option) ends with one line
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -66,6 +67,8 @@ def cmd_train(args):
                                "'places365:ROOT' or a folder of images)")
     result = training.train(config, out_dir=args.out, resume=not args.restart,
                             device=args.device, progress=not args.quiet)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+        return 0
     losses = ", ".join(f"{k} {v:.4g}" for k, v in result["losses"].items())
     print(f"{result['status']} at phase {result['phase']}, iteration {result['iteration']} "
           f"(step {result['step']}): {losses}")

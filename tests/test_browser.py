@@ -1,0 +1,673 @@
+"""The book and the notebooks in a real browser: Debian's Chromium driven by Playwright.
+
+1. Every page of the built book (the pages of book/_toc.yml), served on 127.0.0.1, loads with no
+   console error, with its figures, with its math typeset by the MathJax copy in _static (no CDN),
+   with no broken internal link, and without one request leaving the machine.
+2. In JupyterLab started on 127.0.0.1, the mask-update explorer of notebooks/03_architecture.ipynb
+   renders and redraws its figure when its "hole size" slider moves.
+
+Chromium comes from Debian (scripts/install-browser.sh); Playwright never downloads a browser.
+Without Chromium these tests are skipped, except under CI (CI=true), where they fail.
+Screenshots (intro, a notebook page, the explorer in JupyterLab) go to $PCONV_BROWSER_ARTIFACTS,
+or to pytest's temporary folder (the path is printed with -s).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import yaml
+
+from browser_support import (
+    LOOPBACK,
+    NetworkGuard,
+    ServerProcess,
+    free_port,
+    launch_chromium,
+    require_chromium,
+    static_server,
+)
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+REPO = Path(__file__).resolve().parent.parent
+BOOK = REPO / "book"
+HTML = BOOK / "_build" / "html"
+SOURCE_SUFFIXES = (".md", ".ipynb", ".rst", ".myst")
+
+# PCONV_EXPLORER_NOTEBOOK points the JupyterLab test at another notebook (while developing one).
+EXPLORER_NOTEBOOK = Path(
+    os.environ.get("PCONV_EXPLORER_NOTEBOOK", REPO / "notebooks" / "03_architecture.ipynb"))
+SLIDER_DESCRIPTION = "hole size"
+
+PAGE_TIMEOUT_MS = 30_000
+
+pytestmark = pytest.mark.slow
+
+
+# --------------------------------------------------------------------------------------------
+# The book's pages, read from its table of contents
+
+
+def _toc_files(node) -> list[str]:
+    """Every ``file:`` entry of a jupyter-book _toc.yml, in reading order."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key in ("root", "file"):
+            if isinstance(node.get(key), str):
+                found.append(node[key])
+        for key in ("parts", "chapters", "sections"):
+            for child in node.get(key, None) or []:
+                found.extend(_toc_files(child))
+    elif isinstance(node, list):
+        for child in node:
+            found.extend(_toc_files(child))
+    return found
+
+
+def _source_of(entry: str) -> Path | None:
+    stem = BOOK / entry
+    if stem.suffix in SOURCE_SUFFIXES and stem.exists():
+        return stem
+    for suffix in SOURCE_SUFFIXES:
+        candidate = stem.with_name(stem.name + suffix)
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _html_of(entry: str) -> str:
+    """The page's path relative to _build/html (posix)."""
+    stem = entry[: -len(Path(entry).suffix)] if Path(entry).suffix in SOURCE_SUFFIXES else entry
+    return stem + ".html"
+
+
+def book_pages() -> list[str]:
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    seen: list[str] = []
+    for entry in _toc_files(toc):
+        if entry not in seen:
+            seen.append(entry)
+    return seen
+
+
+BOOK_PAGES = book_pages()
+
+
+def _book_is_stale() -> str | None:
+    """Why the book must be (re)built, or None when every toc page is newer than its source."""
+    newest_config = max((BOOK / name).stat().st_mtime for name in ("_toc.yml", "_config.yml"))
+    if not (HTML / "index.html").exists():
+        return "book/_build/html/index.html is missing"
+    for entry in BOOK_PAGES:
+        source, page = _source_of(entry), HTML / _html_of(entry)
+        if not page.exists():
+            return f"{page.relative_to(REPO)} is missing"
+        built = page.stat().st_mtime
+        if source is not None and source.stat().st_mtime > built:
+            return f"{source.relative_to(REPO)} is newer than its page"
+        if newest_config > built:
+            return "book/_toc.yml or book/_config.yml is newer than the pages"
+    return None
+
+
+def _jupyter_book_command() -> list[str]:
+    local = Path(sys.executable).parent / "jupyter-book"
+    exe = str(local) if local.exists() else shutil.which("jupyter-book")
+    if exe is None:
+        pytest.fail("jupyter-book is not installed in this environment", pytrace=False)
+    return [exe, "build", "book"]
+
+
+@pytest.fixture(scope="session")
+def built_book() -> Path:
+    """book/_build/html, built with `jupyter-book build book` when missing or out of date."""
+    reason = _book_is_stale()
+    if reason is not None:
+        print(f"\nbuilding the book ({reason}) ...", flush=True)
+        done = subprocess.run(
+            _jupyter_book_command(), cwd=REPO, capture_output=True, text=True, timeout=1800
+        )
+        if done.returncode != 0:
+            pytest.fail(
+                f"`jupyter-book build book` failed ({done.returncode}):\n"
+                + (done.stdout + done.stderr)[-6000:],
+                pytrace=False,
+            )
+    still = _book_is_stale()
+    assert still is None, f"the book is still incomplete after building: {still}"
+    return HTML
+
+
+@pytest.fixture(scope="session")
+def book_url(built_book):
+    """Base URL of the built book, served by a loopback HTTP server for the whole session."""
+    with static_server(built_book) as url:
+        yield url
+
+
+# --------------------------------------------------------------------------------------------
+# The browser
+
+
+@pytest.fixture(scope="session")
+def playwright_instance():
+    require_chromium()
+    with sync_api.sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance):
+    browser = launch_chromium(playwright_instance)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir(tmp_path_factory) -> Path:
+    """Where screenshots go: $PCONV_BROWSER_ARTIFACTS, or a session temporary folder."""
+    chosen = os.environ.get("PCONV_BROWSER_ARTIFACTS")
+    path = Path(chosen) if chosen else tmp_path_factory.mktemp("browser-artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# Console errors that come from the book's theme stack, not from the book, each matched exactly:
+# - sphinx-thebe 0.3.1 adds its inline config script twice to every page (thebe is disabled in
+#   book/_config.yml, so nothing depends on the second copy);
+# - sphinx-book-theme seeds the colour mode from an empty localStorage as "", which
+#   pydata-sphinx-theme reports once before falling back to "auto" (every first visit).
+KNOWN_THEME_ERRORS = (
+    re.compile(r"^uncaught: (SyntaxError: )?Identifier 'THEBE_JS_URL' has already been declared$"),
+    re.compile(r"^console: Got invalid theme mode: \. Resetting to auto\. \(\S*/_static/scripts/pydata-sphinx-theme\.js\S*\)$"),
+)
+
+
+class PageWatch:
+    """Console errors and uncaught exceptions of one page (known theme noise left out)."""
+
+    def __init__(self, page, ignore=()):
+        self.errors: list[str] = []
+        self.ignored: list[str] = []
+        self._ignore = ignore
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self._add(f"uncaught: {exc}"))
+
+    def _add(self, text: str):
+        if any(p.match(text) for p in self._ignore):
+            self.ignored.append(text)
+        else:
+            self.errors.append(text)
+
+    def _console(self, message):
+        if message.type == "error":
+            where = message.location or {}
+            self._add(f"console: {message.text} ({where.get('url', '?')}:{where.get('lineNumber', '?')})")
+
+
+# --------------------------------------------------------------------------------------------
+# What the sources say a page must show
+
+
+IMAGE_MIME = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
+REMOVED_TAGS = {"remove-cell", "remove-output", "remove_cell", "remove_output"}
+# Inline math that dollarmath should have turned into a math node.
+INLINE_MATH = re.compile(r"(?<![\\$])\$(?=\S)[^$\n]+?(?<=\S)\$(?!\$)")
+
+
+def _expected_from_source(source: Path | None) -> dict:
+    """How many figures the notebook draws, and whether its prose contains math."""
+    expected = {"figures": 0, "math": False}
+    if source is None:
+        return expected
+    if source.suffix == ".ipynb":
+        nb = json.loads(source.read_text())
+        for cell in nb.get("cells", []):
+            text = "".join(cell.get("source", []))
+            if cell["cell_type"] == "markdown":
+                expected["math"] |= "$$" in text or bool(INLINE_MATH.search(text))
+            elif cell["cell_type"] == "code":
+                tags = set(cell.get("metadata", {}).get("tags", []))
+                if tags & REMOVED_TAGS:
+                    continue
+                for output in cell.get("outputs", []):
+                    if any(m in output.get("data", {}) for m in IMAGE_MIME):
+                        expected["figures"] += 1
+    else:
+        text = re.sub(r"```.*?```", "", source.read_text(), flags=re.S)  # leave code blocks out
+        text = re.sub(r"`[^`\n]*`", "", text)
+        expected["math"] = "$$" in text or bool(INLINE_MATH.search(text))
+    return expected
+
+
+# --------------------------------------------------------------------------------------------
+# Link targets
+
+
+class _Anchors(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name == "id" or (tag == "a" and name == "name"):
+                if value:
+                    self.ids.add(value)
+
+
+_ANCHOR_CACHE: dict[Path, set[str]] = {}
+
+
+def anchors_of(path: Path) -> set[str]:
+    if path not in _ANCHOR_CACHE:
+        parser = _Anchors()
+        parser.feed(path.read_text(errors="replace"))
+        _ANCHOR_CACHE[path] = parser.ids
+    return _ANCHOR_CACHE[path]
+
+
+def broken_internal_links(hrefs: list[str], base_url: str, root: Path) -> list[str]:
+    """The links (absolute URLs) into the book that name a missing file or a missing anchor."""
+    broken = []
+    for href in sorted(set(hrefs)):
+        if not href.startswith(base_url):
+            continue  # another site: not followed, and never requested (see NetworkGuard)
+        parts = urlsplit(href)
+        relative = unquote(parts.path)[len(urlsplit(base_url).path):]
+        target = root / relative
+        if relative == "" or relative.endswith("/"):
+            target = target / "index.html"
+        if not target.is_file():
+            broken.append(f"{href} -> no file {target.relative_to(root)}")
+            continue
+        fragment = unquote(parts.fragment)
+        if fragment and target.suffix == ".html" and fragment not in anchors_of(target):
+            broken.append(f"{href} -> no element with id '{fragment}' in {target.relative_to(root)}")
+    return broken
+
+
+# --------------------------------------------------------------------------------------------
+# 1. Every page of the book
+
+
+# Runs in the page once it has loaded: waits for images, MathJax and fonts, then reports.
+PAGE_REPORT_JS = """
+async () => {
+  const imgs = [...document.images];
+  await Promise.all(imgs.map(img => img.complete ? null :
+      new Promise(done => { img.addEventListener('load', done); img.addEventListener('error', done); })));
+  const mathNodes = [...document.querySelectorAll('.math')];
+  let mathjax = 'absent';
+  if (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise) {
+    await window.MathJax.startup.promise;
+    mathjax = window.MathJax.version || 'loaded';
+  }
+  await document.fonts.ready;
+  const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  // The page's text, code, outputs and typeset math left out.
+  const clone = document.body.cloneNode(true);
+  clone.querySelectorAll('pre, code, mjx-container, script, style, .cell_input, .cell_output').forEach(n => n.remove());
+  return {
+    title: document.title,
+    mathjax,
+    mathTotal: mathNodes.length,
+    mathTypeset: mathNodes.filter(n => n.querySelector('mjx-container')).length,
+    mathUntypeset: mathNodes.filter(n => !n.querySelector('mjx-container')).map(n => n.textContent.trim().slice(0, 80)),
+    mathErrors: [...document.querySelectorAll('mjx-merror')].map(n => (n.getAttribute('data-mjx-error') || n.textContent).slice(0, 120)),
+    images: imgs.map(img => ({src: img.currentSrc || img.src, ok: img.complete && img.naturalWidth > 0})),
+    outputImages: article.querySelectorAll('.cell_output img').length,
+    prose: clone.innerText,
+    hrefs: [...document.querySelectorAll('a[href]')].map(a => a.href).filter(h => !h.startsWith('javascript:')),
+  };
+}
+"""
+
+
+
+
+def _screenshot_name(entry: str) -> str | None:
+    if entry == BOOK_PAGES[0]:
+        return "intro.png"
+    notebooks = [e for e in BOOK_PAGES if (_source_of(e) or Path()).suffix == ".ipynb"
+                 and _expected_from_source(_source_of(e))["figures"] > 0]
+    if notebooks and entry == notebooks[0]:
+        return "notebook.png"
+    return None
+
+
+@pytest.fixture(scope="session")
+def book_context(browser, book_url):
+    port = urlsplit(book_url).port
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+    guard = NetworkGuard(context, allowed_ports={port})
+    yield context, guard
+    context.close()
+
+
+@pytest.mark.parametrize("entry", BOOK_PAGES)
+def test_book_page(entry, book_context, book_url, built_book, artifacts_dir):
+    context, guard = book_context
+    guard.reset()
+    page_path = _html_of(entry)
+    url = book_url + page_path
+    expected = _expected_from_source(_source_of(entry))
+
+    page = context.new_page()
+    watch = PageWatch(page, ignore=KNOWN_THEME_ERRORS)
+    try:
+        response = page.goto(url, wait_until="load", timeout=PAGE_TIMEOUT_MS)
+        assert response is not None and response.ok, f"{page_path}: HTTP {response and response.status}"
+        report = page.evaluate(PAGE_REPORT_JS)
+        page.wait_for_timeout(200)  # let late console messages arrive
+        shot = _screenshot_name(entry)
+        if shot:
+            figure = page.locator(".cell_output img")
+            if figure.count():
+                figure.first.scroll_into_view_if_needed()
+            page.screenshot(path=str(artifacts_dir / shot), full_page=False)
+            print(f"\nscreenshot of {page_path}: {artifacts_dir / shot}")
+    finally:
+        page.close()
+
+    problems: list[str] = []
+    problems += [f"left the machine (blocked): {u}" for u in guard.blocked]
+    problems += [f"failed request: {u}" for u in guard.failed]
+    # A blocked request also logs a console error; it is reported once, above.
+    problems += [e for e in watch.errors
+                 if not ("ERR_BLOCKED_BY_CLIENT" in e and any(u in e for u in guard.blocked))]
+    problems += [f"image did not load: {img['src'][:120]}" for img in report["images"] if not img["ok"]]
+    if expected["figures"] and report["outputImages"] == 0:
+        problems.append(f"the notebook draws {expected['figures']} figure(s) but the page shows none")
+    elif report["outputImages"] < expected["figures"]:
+        problems.append(
+            f"the notebook draws {expected['figures']} figure(s) but the page shows {report['outputImages']}"
+        )
+    if expected["math"] and report["mathTotal"] == 0:
+        problems.append("the source has $...$ math but the page has no math element (dollarmath?)")
+    if report["mathTotal"]:
+        if report["mathjax"] == "absent":
+            problems.append("the page has math but MathJax did not load")
+        problems += [f"math not typeset: {t}" for t in report["mathUntypeset"]]
+    problems += [f"MathJax error: {e}" for e in report["mathErrors"]]
+    if "$$" in report["prose"]:
+        problems.append("raw '$$' left in the page's text")
+    raw_inline = INLINE_MATH.findall(report["prose"])
+    raw_tex = [m for m in raw_inline if re.search(r"[\\^_{}]", m)]
+    problems += [f"raw TeX left in the page's text: {m[:80]}" for m in raw_tex]
+    problems += [f"broken link: {b}" for b in broken_internal_links(report["hrefs"], book_url, built_book)]
+
+    assert not problems, f"{page_path} ({report['title']}):\n  " + "\n  ".join(problems)
+
+
+def test_book_pages_found():
+    """The toc lists the intro and the notebooks (guards against an empty parametrisation)."""
+    assert len(BOOK_PAGES) >= 2, BOOK_PAGES
+    missing = [e for e in BOOK_PAGES if _source_of(e) is None]
+    assert not missing, f"toc entries without a source file under book/: {missing}"
+
+
+# --------------------------------------------------------------------------------------------
+# 2. The mask-update explorer, live in JupyterLab
+
+LAB_READY_TIMEOUT_S = 60
+RUN_ALL_TIMEOUT_MS = 60_000
+REDRAW_TIMEOUT_MS = 20_000
+
+
+def _explorer_notebook(directory: Path) -> Path:
+    """A copy of notebooks/03_architecture.ipynb in ``directory``, set to the kernel 'python3'
+    (this environment's Python, see ``jupyter_lab``)."""
+    if not EXPLORER_NOTEBOOK.exists():
+        message = f"{EXPLORER_NOTEBOOK} is missing"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    nb = json.loads(EXPLORER_NOTEBOOK.read_text())
+    nb.setdefault("metadata", {})["kernelspec"] = {
+        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    target = directory / EXPLORER_NOTEBOOK.name
+    target.write_text(json.dumps(nb))
+    return target
+
+
+@pytest.fixture
+def jupyter_lab(tmp_path):
+    """JupyterLab on 127.0.0.1 (a free port, a random token) over a folder holding a copy of the
+    explorer notebook, with its own config, data, settings and a 'python3' kernel that is this
+    environment's Python. Yields (base_url, token, notebook_name); stops the server, and the
+    kernels it started, at the end."""
+    root = tmp_path / "root"
+    root.mkdir()
+    notebook = _explorer_notebook(root)
+
+    share = tmp_path / "share"
+    kernel_dir = share / "kernels" / "python3"
+    kernel_dir.mkdir(parents=True)
+    (kernel_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (ipykernel)", "language": "python",
+        "metadata": {"debugger": False}}))
+    settings = tmp_path / "lab-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    # No news or update check: the frontend would try to reach jupyter.org.
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+
+    env = dict(os.environ)
+    env.update({
+        "JUPYTER_PATH": str(share),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "IPYTHONDIR": str(tmp_path / "ipython"),
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    })
+    env.pop("MPLBACKEND", None)
+    port, token = free_port(), secrets.token_hex(16)
+    argv = [
+        sys.executable, "-m", "jupyterlab",
+        "--no-browser", f"--ip={LOOPBACK}", f"--port={port}", "--port-retries=0",
+        f"--IdentityProvider.token={token}", "--allow-root",
+        f"--ServerApp.root_dir={root}",
+        f"--LabApp.user_settings_dir={tmp_path / 'lab-settings'}",
+        f"--LabApp.workspaces_dir={tmp_path / 'lab-workspaces'}",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    server = ServerProcess(argv, tmp_path / "jupyter-lab.log", env=env, cwd=root)
+    base = f"http://{LOOPBACK}:{port}/"
+    try:
+        server.wait_for_http(f"{base}api/status?token={token}", timeout=LAB_READY_TIMEOUT_S)
+        yield base, token, notebook.name, server
+    finally:
+        server.stop()
+
+
+def _kernel_python(base: str, token: str) -> list[str]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base}api/kernelspecs?token={token}", timeout=10) as r:
+        specs = json.load(r)
+    return specs["kernelspecs"]["python3"]["spec"]["argv"]
+
+
+# Finds the "hole size" slider, and the images of the output area of the cell that holds it.
+EXPLORER_STATE_JS = """
+(description) => {
+  const sliders = [...document.querySelectorAll('.jupyter-widgets.widget-slider')]
+    .filter(s => [...s.querySelectorAll('.widget-label')].some(l => l.textContent.trim() === description));
+  if (sliders.length === 0) return null;
+  const slider = sliders[0];
+  const cell = slider.closest('.jp-Cell');
+  const scope = slider.closest('.pconv-mask-explorer') || cell || document;
+  const out = scope.querySelector('.pconv-mask-explorer-output') || scope;
+  const readout = slider.querySelector('.widget-readout');
+  return {
+    value: readout ? readout.textContent.trim() : null,
+    images: [...out.querySelectorAll('img')].filter(i => i.src).map(i => i.src),
+  };
+}
+"""
+
+
+def _accept_kernel_dialog(page, wait_ms: int = 1500) -> bool:
+    """Accept JupyterLab's "Select Kernel" dialog (its default is 'python3') if it is shown."""
+    dialog = page.locator(".jp-Dialog")
+    try:
+        dialog.first.wait_for(state="visible", timeout=wait_ms)
+    except sync_api.TimeoutError:
+        return False
+    dialog.locator(".jp-Dialog-button.jp-mod-accept").first.click()
+    dialog.first.wait_for(state="hidden", timeout=10_000)
+    return True
+
+
+def _wait_for_idle_kernel(page, timeout_s: float = 45.0) -> None:
+    """Wait until the notebook's kernel is idle, accepting the kernel dialog on the way."""
+    idle = page.locator('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status="idle"]')
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not _accept_kernel_dialog(page, wait_ms=500) and idle.count() > 0:
+            return
+    raise AssertionError(f"the notebook's kernel was not idle within {timeout_s:.0f} s")
+
+
+# Progress of "Run All": prompts of the code cells and the kernel's status.
+RUN_STATE_JS = """
+() => {
+  const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)') || document;
+  const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(p => p.textContent.trim());
+  const indicator = panel.querySelector('.jp-Notebook-ExecutionIndicator');
+  return {
+    prompts,
+    status: indicator ? indicator.getAttribute('data-status') : null,
+    done: prompts.filter(p => /^\\[\\d+\\]:?$/.test(p)).length,
+    queued: prompts.filter(p => p.includes('*')).length,
+    errors: [...panel.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
+      .map(e => e.textContent).filter(t => /Error|Traceback/.test(t)).map(t => t.slice(-400)),
+  };
+}
+"""
+
+
+def _run_all_cells(page) -> None:
+    """Run > Run All Cells, through the menu as a reader would."""
+    page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+    page.locator(".lm-Menu-item").filter(
+        has=page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$"))).first.click()
+    _accept_kernel_dialog(page, wait_ms=1000)
+
+
+def _wait_for_run_all(page, timeout_s: float) -> dict:
+    """Wait until every code cell has run and the kernel is idle; retry "Run All" once if the
+    first request did not start (the kernel was still connecting). Returns the last state."""
+    deadline = time.monotonic() + timeout_s
+    retried = False
+    first_seen = time.monotonic()
+    while True:
+        state = page.evaluate(RUN_STATE_JS)
+        if state["errors"]:
+            raise AssertionError("a cell failed while running all cells:\n" + "\n---\n".join(state["errors"]))
+        if state["prompts"] and state["done"] == len(state["prompts"]) and state["status"] == "idle":
+            return state
+        started = state["done"] or state["queued"] or state["status"] == "busy"
+        if not started and not retried and time.monotonic() - first_seen > 10:
+            retried = True
+            _run_all_cells(page)
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"Run All did not finish within {timeout_s:.0f} s: {state['done']} of "
+                f"{len(state['prompts'])} code cells ran, {state['queued']} queued, kernel "
+                f"{state['status']}")
+        page.wait_for_timeout(250)
+
+
+def test_mask_explorer_redraws_in_jupyterlab(jupyter_lab, browser, artifacts_dir):
+    base, token, name, server = jupyter_lab
+    argv = _kernel_python(base, token)
+    assert argv[0] == sys.executable, f"kernel 'python3' runs {argv[0]}, not {sys.executable}"
+
+    port = urlsplit(base).port
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, service_workers="block")
+    guard = NetworkGuard(context, allowed_ports={port})
+    page = context.new_page()
+    watch = PageWatch(page)
+    started = time.monotonic()
+    state_js = f"() => ({EXPLORER_STATE_JS})({json.dumps(SLIDER_DESCRIPTION)})"
+    try:
+        page.goto(f"{base}lab/tree/{name}?token={token}", wait_until="load", timeout=PAGE_TIMEOUT_MS)
+        page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+        _wait_for_idle_kernel(page)
+
+        _run_all_cells(page)
+        run = _wait_for_run_all(page, timeout_s=RUN_ALL_TIMEOUT_MS / 1000)
+        ran_after = time.monotonic() - started
+
+        slider = page.locator(".jupyter-widgets.widget-slider").filter(
+            has=page.locator(".widget-label", has_text=SLIDER_DESCRIPTION)).first
+        try:
+            slider.wait_for(state="visible", timeout=10_000)
+            page.wait_for_function(f"() => {{ const s = ({state_js})(); return s && s.images.length > 0; }}",
+                                   timeout=10_000)
+        except sync_api.TimeoutError:
+            raise AssertionError(
+                f"all {len(run['prompts'])} code cells ran, but no '{SLIDER_DESCRIPTION}' slider "
+                f"with a figure is shown; server log:\n{server.log_tail(2000)}") from None
+        before = page.evaluate(state_js)
+
+        handle = slider.locator(".noUi-handle").first
+        handle.scroll_into_view_if_needed()
+        handle.focus()
+        for _ in range(3):
+            handle.press("ArrowRight")
+        try:
+            page.wait_for_function(
+                f"(old) => {{ const s = ({state_js})();"
+                " return s && s.images.length > 0 && s.value !== old.value"
+                " && s.images.join('|') !== old.images.join('|'); }",
+                arg=before, timeout=REDRAW_TIMEOUT_MS)
+        except sync_api.TimeoutError:
+            after = page.evaluate(state_js)
+            raise AssertionError(
+                f"the figure did not change within {REDRAW_TIMEOUT_MS / 1000:.0f} s of moving the "
+                f"slider: value {before['value']} -> {after and after['value']}, "
+                f"{len(before['images'])} image(s) before, "
+                f"{after and len(after['images'])} after; same images: "
+                f"{after is not None and after['images'] == before['images']}") from None
+        # Let the redraws queued by the key presses finish, then look at the last figure.
+        idle = page.locator('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status="idle"]')
+        idle.first.wait_for(state="attached", timeout=REDRAW_TIMEOUT_MS)
+        page.wait_for_timeout(300)
+        after = page.evaluate(state_js)
+        assert after and after["images"] and after["images"] != before["images"], (
+            f"after the redraws settled the figure is {'the same' if after and after['images'] else 'gone'}")
+        print(f"\nRun All: {len(run['prompts'])} code cells in {ran_after:.1f} s; "
+              f"'{SLIDER_DESCRIPTION}' {before['value']} -> {after['value']}: figure redrawn "
+              f"({time.monotonic() - started:.1f} s after opening the notebook)")
+        handle.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts_dir / "jupyterlab.png"))
+    except Exception:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(artifacts_dir / "jupyterlab-failure.png"))
+            print(f"\nscreenshot of the failure: {artifacts_dir / 'jupyterlab-failure.png'}")
+        raise
+    finally:
+        context.close()
+
+    assert not guard.blocked, f"JupyterLab tried to leave the machine: {guard.blocked}"
+    errors = [e for e in watch.errors
+              if not ("ERR_BLOCKED_BY_CLIENT" in e and any(u in e for u in guard.blocked))]
+    assert not errors, "console errors in JupyterLab:\n  " + "\n  ".join(errors)
