@@ -65,11 +65,12 @@ HOLE_SHAPES = ("square", "rectangle", "stroke")
 class WindowCounts:
     """Window statistics of one partial convolution.
 
-    sum_m: (N, 1, H_out, W_out) valid (channel, pixel) entries per window.
-    sum_1: entries per window without a hole, ``C_in * kh * kw``.
-    ratio: (N, 1, H_out, W_out) ``sum_1 / sum_M`` where ``sum_M > 0``, else 0 (as the layer
-        scales: an all-hole window outputs 0).
-    new_mask: (N, 1, H_out, W_out) ``1[sum_M > 0]``.
+    Attributes:
+        sum_m: (N, 1, H_out, W_out) valid (channel, pixel) entries per window.
+        sum_1: entries per window without a hole, ``C_in * kh * kw``.
+        ratio: (N, 1, H_out, W_out) ``sum_1 / sum_M`` where ``sum_M > 0``, else 0 (as the
+            layer scales: an all-hole window outputs 0).
+        new_mask: (N, 1, H_out, W_out) ``1[sum_M > 0]``.
     """
 
     sum_m: torch.Tensor

@@ -62,7 +62,7 @@ def read_log(path):
 
 # -- configuration ---------------------------------------------------------------------
 def test_presets_and_config_errors():
-    assert set(PRESETS) == {"ci", "cpu", "paper"}
+    assert set(PRESETS) == {"ci", "book", "cpu", "paper"}
     paper = PRESETS["paper"]
     assert (paper.image_size, paper.width, paper.iterations) == (128, 1.0, (25000, 6000, 94000))
     assert load_config("ci", lr_g="1/2000", betas="0.5, 0.9", local="false").lr_g == 1 / 2000
