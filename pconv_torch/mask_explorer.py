@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from .masks import centered_square_mask, stroke_mask
 from .partial_conv import PartialConv2d
+from .summary import eval_mode
 
 __all__ = [
     "WindowCounts",
@@ -182,16 +183,12 @@ def mask_trace(generator, mask: torch.Tensor) -> list[LayerMask]:
             groups = args[2] if len(args) > 2 and args[2] is not None else None
             seen[i] = (args[1].detach().cpu(), groups, out[1].detach().cpu())
         hooks.append(blk.conv.register_forward_hook(hook))
-    modes = {m: m.training for m in generator.modules()}
     try:
-        generator.eval()
-        with torch.no_grad():
+        with eval_mode(generator):
             generator(torch.zeros((n, 3, h, w), device=p.device, dtype=p.dtype), mask)
     finally:
         for hk in hooks:
             hk.remove()
-        for m, t in modes.items():
-            m.training = t
     trace = []
     for i, blk in enumerate(generator.layers):
         m_in, groups, m_out = seen[i]

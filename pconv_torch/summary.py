@@ -15,6 +15,7 @@ are left out)::
 
 from __future__ import annotations
 
+import contextlib
 from typing import Sequence
 
 import torch
@@ -26,6 +27,20 @@ __all__ = ["architecture_table", "format_table"]
 
 _ACT_NAMES = {nn.ReLU: "ReLU", nn.LeakyReLU: "Leaky ReLU", nn.Sigmoid: "Sigmoid", nn.Tanh: "Tanh"}
 _LAYER_TYPES = (PartialConv2d, nn.Conv2d, nn.Linear)
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module):
+    """Run ``module`` in eval mode without gradients, then restore every submodule's
+    train/eval flag (so inspecting a model in training leaves it as it was)."""
+    modes = {m: m.training for m in module.modules()}
+    try:
+        module.eval()
+        with torch.no_grad():
+            yield module
+    finally:
+        for m, training in modes.items():
+            m.training = training
 
 
 def _act_name(act) -> str:
@@ -89,16 +104,12 @@ def architecture_table(module: nn.Module, input_size: Sequence[int] = (1, 3, 128
     args = inputs
     if args is None:
         args = _example_inputs(module, tuple(input_size), device, dtype)
-    modes = {m: m.training for m in module.modules()}
     try:
-        module.eval()
-        with torch.no_grad():
+        with eval_mode(module):
             module(*args)
     finally:
         for h in hooks:
             h.remove()
-        for m, t in modes.items():
-            m.training = t
 
     rows = []
     for i, (name, layer, owner, act) in enumerate(rows_spec):
