@@ -97,6 +97,7 @@ __all__ = [
     "TrainConfig",
     "PRESETS",
     "load_config",
+    "read_log",
     "train",
     "TrainingDiverged",
     "CHECKPOINT_NAME",
@@ -626,6 +627,16 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     except (TypeError, ValueError) as e:
         raise ValueError(f"{path}: checkpoint holds an invalid configuration: {e}") from None
     return state
+
+
+def read_log(out_dir) -> dict:
+    """A run's ``log.csv`` as ``{column: float64 array}``, one entry per logged row (a loss
+    that the row's phase does not compute is nan)."""
+    with open(Path(out_dir) / "log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"{Path(out_dir) / 'log.csv'} has no rows yet")
+    return {k: np.array([float(r[k]) if r[k] != "" else np.nan for r in rows]) for k in rows[0]}
 
 
 def load_generator(path, map_location="cpu"):
