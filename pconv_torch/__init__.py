@@ -16,8 +16,12 @@ from .networks import Discriminator, Generator
 from .partial_conv import PartialConv2d, check_binary_mask, partial_conv2d, partial_conv2d_naive
 from .summary import architecture_table, format_table
 from .training import PRESETS, TrainConfig, TrainingDiverged, load_config, load_generator, train
+from .inference import inpaint
+from .shipped import pretrained
 
 __all__ = [
+    "inpaint",
+    "pretrained",
     "PartialConv2d",
     "partial_conv2d",
     "partial_conv2d_naive",

@@ -2,6 +2,7 @@
 
     pconv train --preset ci --out runs/ci                 # the poster's three phases
     pconv eval runs/ci                                    # model vs classical inpainting
+    pconv inpaint photo.jpg --mask hole.png -o out.png    # the shipped model (default)
     pconv inpaint photo.jpg --mask hole.png -o out.png --checkpoint runs/ci
     pconv bench                                           # PartialConv2d vs nn.Conv2d
 
@@ -125,18 +126,22 @@ def cmd_inpaint(args):
     image = _read_image(args.image)
     mask = _read_mask(args.mask, image.shape[-2:])
     if args.method == "model":
-        if args.checkpoint is None:
-            raise CommandError("--method model needs --checkpoint (a run directory or "
-                               "checkpoint.pt from 'pconv train'); or choose a classical "
-                               "--method: " + ", ".join(m for m in METHODS if m != "model"))
-        from . import training
+        from .inference import fill_holes
 
-        generator = training.load_generator(args.checkpoint, map_location=args.device or "cpu")
-        method = _evaluate.model_method(generator, device=args.device or "cpu",
-                                        multiple=2 ** len(generator.encoder_channels))
+        if args.checkpoint is not None:
+            from . import training
+
+            generator = training.load_generator(args.checkpoint)
+        else:
+            from .shipped import default_model_name, pretrained
+
+            generator = pretrained(args.model or default_model_name())
+        device = args.device or "cpu"
+        filled = fill_holes(generator.to(device), image.permute(1, 2, 0).numpy(),
+                            mask[0].numpy() < 0.5, generator.image_size, device)
+        result = torch.from_numpy(filled).permute(2, 0, 1)
     else:
-        method = _evaluate.BASELINES[METHODS[args.method]]
-    result = method(image, mask)
+        result = _evaluate.BASELINES[METHODS[args.method]](image, mask)
     # Known pixels come back exactly as they were read (the composite keeps them).
     result = torch.where(mask.bool(), image, result.clamp(0, 1))
     out = Path(args.output)
@@ -194,9 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", help="image file (any size; RGBA and grayscale are converted)")
     p.add_argument("--mask", required=True, help="mask image, white = region to fill")
     p.add_argument("-o", "--output", required=True, help="output image file (PNG recommended)")
-    p.add_argument("--checkpoint", help="run directory or checkpoint.pt from 'pconv train'")
+    p.add_argument("--checkpoint", help="run directory or checkpoint.pt from 'pconv train' "
+                   "(default: a shipped model, see --model)")
+    p.add_argument("--model", help="shipped model name (default: full); see "
+                   "pconv_torch.pretrained()")
     p.add_argument("--method", default="model", choices=list(METHODS),
-                   help="the trained model (default) or a classical method")
+                   help="a trained model (default) or a classical method")
     p.add_argument("--device", help="device for the model (default: cpu)")
     p.set_defaults(run=cmd_inpaint)
 

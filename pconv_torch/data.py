@@ -13,18 +13,17 @@ Sources
     ``places365_val.txt``). :func:`download_places365_val` fetches ``val_256.tar`` (36,500
     images, 0.5 GB), enough for the poster's 31,000.
 :class:`EmbeddedPhotos`
-    Works offline with no download: **eight** colour photographs that installed packages ship
-    (``EMBEDDED_TRAIN`` / ``EMBEDDED_TEST``), split by whole photograph into **6 for training
-    and 2 for testing**. Training items are random square crops with scale jitter and
-    horizontal flips (an unlimited stream, deterministic under a seed); test items are 46
-    fixed crops of the two held-out photographs. Be honest about what this is: six
-    photographs (a portrait, an astronaut, a cup of coffee, a rocket on its pad, a motorcycle,
-    a flower) cannot teach a model scene statistics the way 30,000 Places images do. It is
-    enough to show that training runs, that losses fall, that the network learns to continue
-    colour and texture across a hole in held-out crops and that partial and plain convolution
-    differ; it cannot support claims about generalisation, nor numbers comparable to the
-    poster's. Photographs whose package is missing are skipped with a warning
-    (scikit-image, scikit-learn and matplotlib are core dependencies of the package).
+    Works offline with no download: **nineteen** colour photographs, eight that installed
+    Python packages ship (scikit-image, scikit-learn, matplotlib) and eleven from Debian's
+    ``plasma-workspace-wallpapers`` that this package ships downscaled (credits and licences
+    in ``pconv_torch/photos/CREDITS.md``), split by whole photograph into **13 for training
+    and 6 held out** (``EMBEDDED_TRAIN`` / ``EMBEDDED_TEST``). Training items are random
+    square crops with scale jitter and horizontal flips, optionally colour jitter and a share
+    of procedural dead-leaves images (:mod:`pconv_torch.procedural`): an unlimited stream,
+    deterministic under a seed. Test items are 138 fixed crops of the six held-out
+    photographs. Thirteen photographs are still far from the poster's 30,000 Places images:
+    enough to learn to continue colour, shading and edges across a hole, not to learn what
+    scenes contain. Photographs whose package is missing are skipped with a warning.
 :class:`ImageFolder`
     Users' photographs, any folder tree. Bad files (corrupt, truncated, non-image, too small)
     are skipped with a count and their paths reported; grayscale, RGBA, palette, CMYK and
@@ -54,6 +53,7 @@ from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
 
 from . import masks as _masks
+from . import procedural as _procedural
 
 __all__ = [
     "mean_fill",
@@ -64,6 +64,7 @@ __all__ = [
     "EMBEDDED_TEST",
     "embedded_photographs",
     "EmbeddedPhotos",
+    "color_jitter",
     "ImageFolder",
     "Places365",
     "InpaintingDataset",
@@ -286,6 +287,8 @@ def _scan(files, check: str, min_size: int, draft: int):
 # --------------------------------------------------------------------------------------
 # (name, package, path inside the package). Only files stored in the installed packages:
 # skimage.data's registry lists more images, but those need a pooch download and are avoided.
+# The "pconv_torch" rows are photographs from Debian's plasma-workspace-wallpapers (KDE),
+# downscaled to 360 px on the short side; authors and licences in pconv_torch/photos/CREDITS.md.
 EMBEDDED_TRAIN = (
     ("astronaut", "skimage", "data/astronaut.png"),  # 512x512, portrait (NASA)
     ("coffee", "skimage", "data/coffee.png"),  # 600x400, cup on a table
@@ -293,10 +296,21 @@ EMBEDDED_TRAIN = (
     ("motorcycle", "skimage", "data/motorcycle_left.png"),  # 741x500, indoor (left of a stereo pair)
     ("flower", "sklearn", "datasets/images/flower.jpg"),  # 640x427, close-up
     ("grace_hopper", "matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),  # 512x600, portrait
+    ("bythewater", "pconv_torch", "photos/bythewater.jpg"),  # 576x360, wooden jetty, lake
+    ("coldripple", "pconv_torch", "photos/coldripple.jpg"),  # pier in fog, greyscale
+    ("darkesthour", "pconv_torch", "photos/darkesthour.jpg"),  # lake at dusk, blue
+    ("fallenleaf", "pconv_torch", "photos/fallenleaf.jpg"),  # autumn leaves, shallow focus
+    ("grey", "pconv_torch", "photos/grey.jpg"),  # facade, black and white
+    ("onestandsout", "pconv_torch", "photos/onestandsout.jpg"),  # young spruces from above
+    ("summer_1am", "pconv_torch", "photos/summer_1am.jpg"),  # lake and sky at night
 )
 EMBEDDED_TEST = (
     ("china", "sklearn", "datasets/images/china.jpg"),  # 640x427, temple and trees: a "place"
     ("chelsea", "skimage", "data/chelsea.png"),  # 451x300, a cat
+    ("eveningglow", "pconv_torch", "photos/eveningglow.jpg"),  # rowing boats, lake, sunset
+    ("path", "pconv_torch", "photos/path.jpg"),  # path through a forest
+    ("colorfulcups", "pconv_torch", "photos/colorfulcups.jpg"),  # stacked plastic cups
+    ("kite", "pconv_torch", "photos/kite.jpg"),  # kite in a blue sky with clouds
 )
 # Test crops: at each fraction f of the short side, a grid of ceil(H/c) x ceil(W/c) evenly
 # spaced squares of side c = f*short covering the photograph (23 per photograph here).
@@ -350,15 +364,18 @@ def _grid_crops(w: int, h: int, fractions=_TEST_FRACTIONS):
 
 
 class EmbeddedPhotos(Dataset):
-    """Crops of the photographs shipped by installed packages (no download).
+    """Crops of the embedded photographs (no download), optionally mixed with dead leaves.
 
-    ``split="train"``: ``length`` random crops per epoch from the 6 training photographs
-    (photograph chosen uniformly, then :func:`_random_tensor`: side = short side x s with s
-    log-uniform in ``scale``, uniform position, left-right flip with p=1/2). Item ``i`` of
-    epoch ``e`` depends only on ``(seed, e, i)``: identical across runs, workers and machines;
-    call :meth:`set_epoch` to get new crops each epoch.
+    ``split="train"``: ``length`` random items per epoch. Each is, with probability
+    ``procedural``, a dead-leaves image (:func:`pconv_torch.procedural.dead_leaves`, coloured
+    with the palette of one training photograph chosen uniformly), and otherwise a crop of a
+    training photograph chosen uniformly (:func:`_random_tensor`: side = short side x s with s
+    log-uniform in ``scale``, uniform position, left-right flip with p=1/2), colour-jittered
+    with strength ``jitter`` (:func:`color_jitter`; 0 = off). Item ``i`` of epoch ``e`` depends
+    only on ``(seed, e, i)``: identical across runs, workers and machines; call
+    :meth:`set_epoch` to get new items each epoch.
 
-    ``split="test"``: fixed crops of the 2 held-out photographs (23 each, 46 in all:
+    ``split="test"``: fixed crops of the 6 held-out photographs (23 each, 138 in all:
     grids at 100 %, 60 % and 35 % of the short side); no randomness.
 
     Items: (3, size, size) float32 tensors in [0, 1].
@@ -366,10 +383,16 @@ class EmbeddedPhotos(Dataset):
     """
 
     def __init__(self, split: str = "train", size: int = 128, length: int = 1024, seed: int = 0,
-                 scale=(0.35, 1.0), flip: bool = True):
+                 scale=(0.35, 1.0), flip: bool = True, procedural: float = 0.0,
+                 jitter: float = 0.0):
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        if not 0.0 <= procedural <= 1.0:
+            raise ValueError(f"procedural must be a fraction in [0, 1], got {procedural!r}")
+        if not 0.0 <= jitter <= 1.0:
+            raise ValueError(f"jitter must be in [0, 1], got {jitter!r}")
         self.split, self.size, self.seed, self.scale, self.flip = split, size, seed, scale, flip
+        self.procedural, self.jitter = float(procedural), float(jitter)
         self.epoch = 0
         found, missing = embedded_photographs(split)
         if missing:
@@ -402,8 +425,21 @@ class EmbeddedPhotos(Dataset):
             k, (left, top, side) = self.crops[i]
             return _crop_to_tensor(_photo(self.paths[k]), left, top, side, self.size)
         rng = np.random.default_rng([self.seed, self.epoch, i])
+        if self.procedural and rng.random() < self.procedural:
+            palette = self._palettes()[int(rng.integers(len(self.paths)))]
+            img = _procedural.dead_leaves(self.size, rng, palette)
+            return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
         img = _photo(self.paths[int(rng.integers(len(self.paths)))])
-        return _random_tensor(img, self.size, rng, self.scale, self.flip)
+        x = _random_tensor(img, self.size, rng, self.scale, self.flip)
+        return color_jitter(x, rng, self.jitter) if self.jitter else x
+
+    def _palettes(self) -> list:
+        """One (512, 3) colour palette per training photograph (cached)."""
+        key = ("palettes", tuple(str(p) for p in self.paths))
+        if key not in _PHOTO_CACHE:
+            _PHOTO_CACHE[key] = [_procedural.photo_palette([np.asarray(_photo(p))], 512, seed=k)
+                                 for k, p in enumerate(self.paths)]
+        return _PHOTO_CACHE[key]
 
     def fill_mean(self) -> torch.Tensor:
         """(3,) float32: per-channel mean of all pixels of the training photographs."""
@@ -414,6 +450,25 @@ class EmbeddedPhotos(Dataset):
                 _u8_to_tensor(np.asarray(_photo(p)))
                 for p in paths)
         return torch.from_numpy(_PHOTO_CACHE[key].copy())
+
+
+def color_jitter(x: torch.Tensor, rng: np.random.Generator, strength: float) -> torch.Tensor:
+    """Random photometric change of one image, as a camera or a scene would vary it.
+
+    With ``s = strength``: brightness x exp(N(0, s)), contrast about the image mean
+    x exp(N(0, s)), saturation about the grey value x exp(N(0, 1.5 s)), and a white-balance
+    gain per channel x exp(N(0, s / 3)); the result is clipped to [0, 1].
+
+    Args: x (3, H, W) float32 in [0, 1]; rng a NumPy generator. Returns (3, H, W).
+    """
+    a = x.numpy()
+    b, c, sat = np.exp(rng.normal(0, strength, 3) * (1, 1, 1.5))
+    gain = np.exp(rng.normal(0, strength / 3, 3)).astype(np.float32).reshape(3, 1, 1)
+    grey = a.mean(axis=0, keepdims=True)
+    a = grey + (a - grey) * np.float32(sat)
+    a = (a - a.mean()) * np.float32(c) + a.mean()
+    a = a * np.float32(b) * gain
+    return torch.from_numpy(np.clip(a, 0, 1).astype(np.float32))
 
 
 # --------------------------------------------------------------------------------------

@@ -24,6 +24,13 @@ Metrics (per image; a batch gives an ``(N,)`` float64 array, one image a float)
     whole image: skimage's defaults, a 7x7 uniform window, the mean over the three channels.
 ``l1(output, target)`` / ``l1(output, target, mask)``
     Mean absolute error over the whole image (``3*H*W`` values) / over the hole only.
+``detail(images, mask)``
+    Mean absolute difference between neighbouring pixels inside the hole: how busy a fill
+    is (a blur scores low). Compare a fill's value with the truth's.
+``seam(output, target, mask)``
+    Mean step across the hole's border minus the truth's: a visible rim scores above 0.
+``colour_bias(output, target, mask)``
+    Mean signed error per channel in the hole: a systematic colour cast.
 
 Baselines (``BASELINES``; each ``(image (3,H,W), mask (1,H,W)) -> (3,H,W)``, composited)
 ----------------------------------------------------------------------------------------
@@ -67,6 +74,9 @@ __all__ = [
     "psnr",
     "ssim",
     "l1",
+    "detail",
+    "seam",
+    "colour_bias",
     "mean_fill_method",
     "opencv_method",
     "telea",
@@ -187,6 +197,68 @@ def l1(output, target, mask=None):
     """
     out, tgt, hole, single = _batched(output, target, mask)
     return _ret(_per_image(np.abs(out - tgt), hole), single)
+
+
+def _pairs(x: np.ndarray, hole: np.ndarray):
+    """Horizontal and vertical neighbour pairs of (N, C, H, W) ``x``: yields
+    ``(x_a, x_b, hole_a, hole_b)`` for (right, down) neighbours, hole (N, 1, H, W) bool."""
+    yield x[..., :, 1:], x[..., :, :-1], hole[..., :, 1:], hole[..., :, :-1]
+    yield x[..., 1:, :], x[..., :-1, :], hole[..., 1:, :], hole[..., :-1, :]
+
+
+def detail(images, masks):
+    """How much is going on inside the hole: the mean absolute difference between
+    neighbouring pixels (right and down neighbours, all channels) over the pairs that lie
+    wholly inside the hole. A blur scores low; the truth's value is the target.
+
+    Args: images (N, 3, H, W) or (3, H, W); masks (N, 1, H, W) / (1, H, W), 1 = valid.
+    Returns: (N,) float64 (float for one image); nan where no pair lies inside a hole.
+    """
+    x, _, hole, single = _batched(images, images, masks)
+    total, count = np.zeros(len(x)), np.zeros(len(x))
+    for a, b, ha, hb in _pairs(x, hole):
+        both = np.broadcast_to(ha & hb, a.shape)
+        total += np.where(both, np.abs(a - b), 0).reshape(len(x), -1).sum(1)
+        count += both.reshape(len(x), -1).sum(1)
+    with np.errstate(invalid="ignore"):
+        return _ret(np.where(count > 0, total / np.maximum(count, 1), np.nan), single)
+
+
+def seam(output, target, masks):
+    """Visibility of the hole's border: the mean absolute step between each hole pixel and its
+    valid neighbour (pairs that cross the border), for ``output`` minus the same for
+    ``target``. 0 = the border is as (in)visible as in the truth; a rim or a tinted patch
+    gives a positive value (a fill smoother across the border than the truth, negative).
+
+    Args: output, target (N, 3, H, W); masks (N, 1, H, W), 1 = valid.
+    Returns: (N,) float64 in units of the data range (x 255 for 8-bit levels).
+    """
+    out, tgt, hole, single = _batched(output, target, masks)
+    total, count = np.zeros(len(out)), np.zeros(len(out))
+    for (a, b, ha, hb), (ta, tb, _, _) in zip(_pairs(out, hole), _pairs(tgt, hole)):
+        cross = np.broadcast_to(ha != hb, a.shape)
+        step = np.abs(a - b) - np.abs(ta - tb)
+        total += np.where(cross, step, 0).reshape(len(out), -1).sum(1)
+        count += cross.reshape(len(out), -1).sum(1)
+    with np.errstate(invalid="ignore"):
+        return _ret(np.where(count > 0, total / np.maximum(count, 1), np.nan), single)
+
+
+def colour_bias(output, target, masks):
+    """Colour cast of a fill: per image and channel, the mean of ``output - target`` over the
+    hole. Averaged over many images, a channel that stays away from 0 is a systematic cast
+    (e.g. fills too pink: green below 0).
+
+    Args: output, target (N, 3, H, W); masks (N, 1, H, W), 1 = valid.
+    Returns: (N, 3) float64 (nan rows for images without a hole).
+    """
+    out, tgt, hole, _ = _batched(output, target, masks)
+    n = len(out)
+    w = np.broadcast_to(hole, out.shape).reshape(n, 3, -1)
+    d = (out - tgt).reshape(n, 3, -1)
+    count = w.sum(2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, np.where(w, d, 0).sum(2) / np.maximum(count, 1), np.nan)
 
 
 # --------------------------------------------------------------------------------------

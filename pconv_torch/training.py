@@ -92,6 +92,7 @@ from torch.utils.data import DataLoader, Dataset
 from . import data as _data
 from . import losses
 from . import masks as _masks
+from .monitor import EVAL_FIELDS, GeneralisationMonitor
 
 __all__ = [
     "TrainConfig",
@@ -131,16 +132,23 @@ class TrainConfig:
     ``phase3_iters``; Adam ``lr_g``, ``lr_d``, ``betas``; loss weights ``adv_weight`` (1/2000)
     and ``valid_weight`` (1/6).
 
-    Data: ``data`` = ``"embedded"`` (photographs shipped by installed packages),
+    Data: ``data`` = ``"embedded"`` (the embedded photographs),
     ``"places365:ROOT"``, or an image folder path (only used when :func:`train` gets no
     ``data``); ``masks`` = a family of :mod:`pconv_torch.masks` (``"rect"``: the poster's);
-    ``epoch_length`` = crops per epoch of the embedded source; ``seed``; ``num_workers``.
+    ``epoch_length`` = items per epoch of the embedded source; ``procedural`` = share of
+    the embedded source's items that are dead-leaves images (:mod:`pconv_torch.procedural`);
+    ``jitter`` = colour-jitter strength of its photograph crops
+    (:func:`pconv_torch.data.color_jitter`); ``seed``; ``num_workers``.
 
     Bookkeeping: ``log_every``, ``sample_every``, ``checkpoint_every`` (steps), ``n_samples``
-    (columns of the sample grid), ``tensorboard`` (used only if installed).
+    (columns of the sample grid), ``tensorboard`` (used only if installed), ``eval_every``
+    (steps between scores on held-out and training crops written to ``eval.csv``, see
+    :mod:`pconv_torch.monitor`; 0 = never).
 
-    CUDA only (ignored on CPU): ``amp`` (bf16 autocast of the forward passes; losses in
-    float32), ``channels_last`` (memory format of both networks and their inputs).
+    ``amp``: bf16 autocast of the forward passes (losses in float32) on CUDA;
+    ``cpu_amp``: the same on the CPU where it is fast (:func:`cpu_has_fast_bf16`: AVX-512 BF16
+    or AMX; ignored elsewhere);
+    ``channels_last`` (CUDA only): memory format of both networks and their inputs.
     """
 
     image_size: int = 128
@@ -162,6 +170,8 @@ class TrainConfig:
     data: str = "embedded"
     masks: str = "rect"
     epoch_length: int = 1024
+    procedural: float = 0.0
+    jitter: float = 0.0
     seed: int = 0
     num_workers: int = 0
     log_every: int = 50
@@ -169,7 +179,9 @@ class TrainConfig:
     checkpoint_every: int = 1000
     n_samples: int = 6
     tensorboard: bool = True
+    eval_every: int = 0
     amp: bool = True
+    cpu_amp: bool = False
     channels_last: bool = True
 
     def __post_init__(self):
@@ -200,12 +212,13 @@ class TrainConfig:
 
         for name in ("image_size", "depth", "batch_size", "phase1_iters", "phase2_iters",
                      "phase3_iters", "epoch_length", "seed", "num_workers", "log_every",
-                     "sample_every", "checkpoint_every", "n_samples"):
+                     "sample_every", "checkpoint_every", "n_samples", "eval_every"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
                 bad(name, "must be an integer")
             setattr(self, name, int(v))
-        for name in ("width", "d_width", "lr_g", "lr_d", "adv_weight", "valid_weight"):
+        for name in ("width", "d_width", "lr_g", "lr_d", "adv_weight", "valid_weight",
+                     "procedural", "jitter"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 bad(name, "must be a finite number")
@@ -231,13 +244,16 @@ class TrainConfig:
             bad("betas", "must be two numbers in [0, 1)")
         if self.batch_size < 1 or self.epoch_length < 1:
             bad("batch_size" if self.batch_size < 1 else "epoch_length", "must be >= 1")
-        for name in ("phase1_iters", "phase2_iters", "phase3_iters", "num_workers"):
+        for name in ("procedural", "jitter"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                bad(name, "must be in [0, 1]")
+        for name in ("phase1_iters", "phase2_iters", "phase3_iters", "num_workers", "eval_every"):
             if getattr(self, name) < 0:
                 bad(name, "must be >= 0")
         for name in ("log_every", "sample_every", "checkpoint_every", "n_samples"):
             if getattr(self, name) < 1:
                 bad(name, "must be >= 1")
-        for name in ("local", "tensorboard", "amp", "channels_last"):
+        for name in ("local", "tensorboard", "amp", "cpu_amp", "channels_last"):
             if not isinstance(getattr(self, name), bool):
                 bad(name, "must be True or False")
         if not isinstance(self.data, str) or not self.data:
@@ -264,19 +280,21 @@ PRESETS: dict[str, TrainConfig] = {
         epoch_length=64, log_every=1, sample_every=5, checkpoint_every=5, n_samples=4,
         tensorboard=False),
     # About an hour on two CPU cores; see the justification in load_config's docstring.
+    # The shipped models (pconv_torch.shipped): about half an hour per run on one CPU core
+    # with bf16 autocast; see the justification in load_config's docstring.
     "cpu": TrainConfig(
         image_size=64, width=0.5, d_width=0.5, batch_size=16,
-        phase1_iters=3500, phase2_iters=840, phase3_iters=13160,
+        phase1_iters=3000, phase2_iters=500, phase3_iters=3000,
+        procedural=0.5, jitter=0.1, cpu_amp=True, eval_every=500,
         log_every=25, sample_every=500, checkpoint_every=500),
-    # What the book's notebooks train by default (notebooks 5-8: PCONV_PRESET, default "book").
-    # Measured on the two-core development machine, uncontended: 44 s for the full schedule
-    # (15 s phase 1, 3 s phase 2, 23 s phase 3; plain_conv 36 s, global_only 44 s, mse_only
-    # 19 s), so notebook 6 trains its four runs from scratch in about 2.5 minutes. Enough for
-    # phase 1 to learn a blurry fill and phase 3 to visibly change it; not enough to beat
-    # OpenCV. sample_every=100 puts a sample grid exactly at every phase end (600, 700, 1300).
+    # What the book's notebooks train live (notebooks 5-8: PCONV_PRESET, default "book"): the
+    # cpu recipe at a quarter width and a fifth of the steps, about a minute per run on two
+    # cores. Enough to show the phases; the book's results come from the shipped cpu models.
+    # sample_every=100 puts a sample grid exactly at every phase end (600, 700, 1300).
     "book": TrainConfig(
         image_size=64, width=0.25, d_width=0.25, batch_size=8,
         phase1_iters=600, phase2_iters=100, phase3_iters=600,
+        procedural=0.5, jitter=0.1, cpu_amp=True, eval_every=300,
         log_every=10, sample_every=100, checkpoint_every=200, tensorboard=False),
     # The poster's schedule at 128x128 and full width, for a GPU.
     "paper": TrainConfig(),
@@ -320,16 +338,14 @@ def load_config(preset: str = "ci", **overrides) -> TrainConfig:
         6 / 3 / 6 iterations: the whole pipeline (three phases, checkpoint, log, samples) in
         a couple of seconds on one core. Trains nothing worth looking at.
     ``cpu``
-        64x64 images, width 1/2 for both networks, batch 16, 3,500 / 840 / 13,160 iterations
-        (the poster's 25,000 / 6,000 / 94,000 scaled by 0.14, so the phases keep the poster's
-        proportions), Adam as in ``paper``. Step times measured on the two-core development
-        machine with ``python benchmarks/bench_training.py --size 64 --width 0.5 --d-width 0.5
-        --batch 16 --phases``: 0.153 s (phase 1), 0.114 s (phase 2), 0.179 s (phase 3), so
-        535 + 96 + 2,356 s = 50 minutes of steps, about an hour with data, logs, samples and
-        checkpoints (more on a machine busy with other work). 64x64 keeps the poster's
-        geometry (rectangular holes of 1/8..1/2 of the side, a local patch of half the image,
-        four encoder levels) with a quarter of the pixels; half width takes the FLOPs per
-        image down another 4x (G: 8.65 -> 0.55 GFLOP per forward pass).
+        The shipped models' recipe (:mod:`pconv_torch.shipped`). 64x64 images, width 1/2 for
+        both networks, batch 16, 3,000 / 500 / 3,000 iterations, Adam as in ``paper``; the
+        embedded photographs with half the items dead-leaves images (``procedural=0.5``) and
+        colour jitter 0.1 on the rest; bf16 autocast where the CPU has native bf16; held-out
+        scores every 500 steps. 64x64 keeps the poster's geometry (rectangular holes of
+        1/8..1/2 of the side, a local patch of half the image, four encoder levels) with a
+        quarter of the pixels; half width takes the FLOPs per image down another 4x
+        (G: 8.65 -> 0.55 GFLOP per forward pass). Wall times are in the README.
     ``paper``
         128x128, full width (3,605,967 + 5,330,305 parameters), batch 16, the poster's
         25,000 / 6,000 / 94,000 iterations, Adam 2e-4 with betas (0.5, 0.999): for a GPU
@@ -485,7 +501,8 @@ def make_training_data(config: TrainConfig, data=None):
         src = config.data
         if src == "embedded":
             images = _data.EmbeddedPhotos("train", size=s, length=config.epoch_length,
-                                          seed=config.seed)
+                                          seed=config.seed, procedural=config.procedural,
+                                          jitter=config.jitter)
         elif src.startswith("places365:"):
             images = _data.Places365(src.split(":", 1)[1], "train", size=s)
         else:
@@ -651,6 +668,7 @@ def load_generator(path, map_location="cpu"):
     except RuntimeError as e:
         raise ValueError(f"{_resolve(path)}: generator weights do not match its configuration: "
                          f"{str(e)[:300]}") from None
+    g.image_size = cfg.image_size  # the scale it was trained at (pconv_torch.inference)
     return g.to(map_location if isinstance(map_location, (str, torch.device)) else "cpu").eval()
 
 
@@ -682,17 +700,29 @@ def _set_rng_state(state: dict) -> None:
 
 # Fields that may change when a run is resumed (schedule length, bookkeeping, loader).
 _RESUMABLE = {"phase1_iters", "phase2_iters", "phase3_iters", "log_every", "sample_every",
-              "checkpoint_every", "n_samples", "num_workers", "tensorboard", "amp",
-              "channels_last"}
+              "checkpoint_every", "n_samples", "num_workers", "tensorboard", "amp", "cpu_amp",
+              "channels_last", "eval_every"}
 
 
 def _check_resumable(old: dict, new: TrainConfig, path: Path) -> None:
     new_d = new.to_dict()
-    diff = [f"{k}: {old.get(k)!r} -> {new_d[k]!r}" for k in new_d
-            if k not in _RESUMABLE and old.get(k) != new_d[k]]
+    default = TrainConfig().to_dict()  # a field added after the checkpoint was written
+    diff = [f"{k}: {old.get(k, default[k])!r} -> {new_d[k]!r}" for k in new_d
+            if k not in _RESUMABLE and old.get(k, default[k]) != new_d[k]]
     if diff:
         raise ValueError(f"{path}: cannot resume, the configuration differs ({'; '.join(diff)}); "
                          "use another output directory or resume=False")
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True where the CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX flags in Linux's
+    /proc/cpuinfo). Elsewhere bf16 is emulated and slower than float32, so ``cpu_amp`` is
+    ignored."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 # --------------------------------------------------------------------------------------
@@ -809,11 +839,13 @@ class _Trainer:
         self.device = torch.device(device) if device is not None else (
             torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
         self.cuda = self.device.type == "cuda"
-        self.amp = self.cuda and config.amp and torch.cuda.is_bf16_supported()
+        self.amp = (config.amp and torch.cuda.is_bf16_supported()) if self.cuda else (
+            config.cpu_amp and cpu_has_fast_bf16())
         self.channels_last = self.cuda and config.channels_last
         self.main = self.rank == 0
         self.ckpt_path = self.out / CHECKPOINT_NAME
         self.log_path = self.out / "log.csv"
+        self.eval_path = self.out / "eval.csv"
         self.samples_dir = self.out / "samples"
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -840,8 +872,10 @@ class _Trainer:
         self.last = {}
         if resume and self.ckpt_path.is_file():
             self._resume()  # load_state_dict copies onto the parameters' device
-        elif self.main and self.log_path.exists():
-            self.log_path.unlink()  # a fresh run starts a fresh log
+        elif self.main:
+            for p in (self.log_path, self.eval_path):  # a fresh run starts fresh logs
+                if p.exists():
+                    p.unlink()
         self.g_train, self.d_train = self.g, self.d
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -870,13 +904,15 @@ class _Trainer:
                                                          * self.world))
         self.last = dict(state.get("losses", {}))
         self.last_saved_step = self.step
-        if self.main and self.log_path.exists():  # drop rows written after the checkpoint
-            with open(self.log_path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= self.step]
-            with open(self.log_path, "w", newline="") as f:
-                w = csv.DictWriter(f, _LOG_FIELDS)
-                w.writeheader()
-                w.writerows(rows)
+        if self.main:  # drop rows written after the checkpoint
+            for path, fields in ((self.log_path, _LOG_FIELDS), (self.eval_path, EVAL_FIELDS)):
+                if path.exists():
+                    with open(path, newline="") as f:
+                        rows = [r for r in csv.DictReader(f) if int(r["step"]) <= self.step]
+                    with open(path, "w", newline="") as f:
+                        w = csv.DictWriter(f, fields)
+                        w.writeheader()
+                        w.writerows(rows)
 
     def save(self):
         if self.main:
@@ -902,6 +938,17 @@ class _Trainer:
         if self.amp:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+    def _evaluate(self, monitor, phase):
+        """Score G on held-out and training crops; append the rows to eval.csv."""
+        rows = [] if self.eval_path.exists() else monitor.reference_rows(self.g.fill.cpu())
+        rows += monitor.score(self.g, self.step, phase, self.device, self._autocast)
+        new = not self.eval_path.exists()
+        with open(self.eval_path, "a", newline="") as f:
+            w = csv.DictWriter(f, EVAL_FIELDS)
+            if new:
+                w.writeheader()
+            w.writerows(rows)
 
     def _check(self, name, value, phase, it):
         """All ranks agree: raise TrainingDiverged if ``value`` is not finite anywhere."""
@@ -1036,6 +1083,11 @@ class _Trainer:
                 tb = SummaryWriter(str(self.out / "tb"), purge_step=start)
             except ImportError:
                 tb = None
+        monitor = None
+        if self.main and cfg.eval_every:
+            monitor = GeneralisationMonitor(cfg.image_size, seed=cfg.seed)
+            if not self.eval_path.exists():
+                self._evaluate(monitor, _phase_of(self.step, cfg.iterations)[0])
         stream = _StepStream(self.pairs, cfg.seed, cfg.patch_size)
         sampler = _StepBatches(len(self.pairs), cfg.seed, cfg.batch_size, self.rank, self.world,
                                self.step, stop_at, self.position)
@@ -1088,6 +1140,8 @@ class _Trainer:
                         acc, n_acc, t_log = {}, 0, now
                     if self.step % cfg.sample_every == 0 or self.step == total:
                         sample_path = self._samples(preview) or sample_path
+                    if monitor is not None and (self.step % cfg.eval_every == 0 or end_of_phase):
+                        self._evaluate(monitor, phase)
                     if self.step % cfg.checkpoint_every == 0 or end_of_phase:
                         self.save()
                     if self._stop_requested(stopper):

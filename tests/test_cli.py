@@ -103,8 +103,8 @@ def test_bad_inputs_give_one_clear_line(run_dir, tmp_path, capsys):
     corrupt.write_bytes((run_dir / "checkpoint.pt").read_bytes()[:200])
     assert "corrupt.pt" in _error(["inpaint", str(image_path), "--mask", str(mask_path), "-o",
                                    out, "--checkpoint", str(corrupt)], capsys)
-    assert "needs --checkpoint" in _error(["inpaint", str(image_path), "--mask", str(mask_path),
-                                           "-o", out], capsys)
+    assert "unknown pretrained model 'nope'" in _error(
+        ["inpaint", str(image_path), "--mask", str(mask_path), "-o", out, "--model", "nope"], capsys)
     assert "unknown preset" in _error(["train", "--preset", "gpu-huge", "--out",
                                        str(tmp_path / "r")], capsys)
     assert "lr_gg" in _error(["train", "--set", "lr_gg=1", "--out", str(tmp_path / "r")], capsys)

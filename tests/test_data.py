@@ -62,7 +62,7 @@ def test_mean_fill_and_composite_by_hand():
 def test_embedded_split_by_whole_photograph():
     train_names = {n for n, *_ in D.EMBEDDED_TRAIN}
     test_names = {n for n, *_ in D.EMBEDDED_TEST}
-    assert len(train_names) == 6 and len(test_names) == 2 and not train_names & test_names
+    assert len(train_names) == 13 and len(test_names) == 6 and not train_names & test_names
     train_files = {str(rel) for *_, rel in D.EMBEDDED_TRAIN}
     assert not train_files & {str(rel) for *_, rel in D.EMBEDDED_TEST}
 
@@ -70,9 +70,9 @@ def test_embedded_split_by_whole_photograph():
 def test_embedded_items_and_determinism():
     tr = D.EmbeddedPhotos("train", size=64, length=16, seed=3)
     te = D.EmbeddedPhotos("test", size=64)
-    if len(tr.paths) < 6 or len(te.paths) < 2:
+    if len(tr.paths) < 13 or len(te.paths) < 6:
         pytest.skip("some sample-image packages are not installed")
-    assert len(tr) == 16 and len(te) == 46
+    assert len(tr) == 16 and len(te) == 138
     x = tr[0]
     assert x.shape == (3, 64, 64) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
     again = D.EmbeddedPhotos("train", size=64, length=16, seed=3)
@@ -87,7 +87,7 @@ def test_embedded_items_and_determinism():
     mean = tr.fill_mean()
     assert mean.shape == (3,) and torch.all((mean > 0.1) & (mean < 0.9))
     with pytest.raises(IndexError):
-        te[46]
+        te[138]
 
 
 # ---- Places365 generated trees -------------------------------------------------------------

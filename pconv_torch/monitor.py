@@ -1,0 +1,139 @@
+"""Generalisation measured while training: fixed crops scored at fixed steps.
+
+A network that learns its training photographs by heart can look good on its own crops and
+fail on every other photograph. :class:`GeneralisationMonitor` makes that visible: at every
+``eval_every`` steps (and at the end of each phase) the trainer scores the generator on
+
+* ``heldout``: crops of the held-out photographs, which no training crop comes from, and
+* ``train``: the same number of fixed crops of the *training* photographs,
+
+each with two fixed mask sets, ``center`` (the 32x32 hole at 64x64: a quarter of the image)
+and ``rect`` (the poster's random rectangles). Rows go to ``eval.csv`` in the run directory;
+the classical methods' scores on the same crops and masks are written once, at step 0, as
+reference lines. The gap between the ``train`` and ``heldout`` curves is the overfitting.
+
+Scores are those of :mod:`pconv_torch.evaluate` on composites ``M*I + (1-M)*G(I)``: hole PSNR
+(dB), SSIM (whole image) and hole L1. Masks: 1 = valid, 0 = hole.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import data as _data
+from . import evaluate as _evaluate
+from . import masks as _masks
+
+__all__ = ["GeneralisationMonitor", "EVAL_FIELDS", "read_eval_log", "REFERENCE_METHODS"]
+
+EVAL_FIELDS = ["step", "phase", "method", "split", "masks", "psnr_hole", "ssim", "l1_hole"]
+REFERENCE_METHODS = ("mean fill", "OpenCV Telea", "OpenCV Navier-Stokes",
+                     "scikit-image biharmonic")
+
+
+def heldout_crops(size: int, n: int | None = None) -> torch.Tensor:
+    """``n`` crops of the held-out photographs, evenly spaced over all of them and all crop
+    scales (all 138 when ``n`` is None). Returns (n, 3, size, size)."""
+    ds = _data.EmbeddedPhotos("test", size=size)
+    n = len(ds) if n is None else min(int(n), len(ds))
+    idx = np.unique(np.linspace(0, len(ds) - 1, n).round().astype(int))
+    return torch.stack([ds[int(i)] for i in idx])
+
+
+def train_crops(size: int, n: int, seed: int = 0) -> torch.Tensor:
+    """``n`` fixed crops of the training photographs (no jitter, no procedural images).
+    Returns (n, 3, size, size)."""
+    ds = _data.EmbeddedPhotos("train", size=size, length=n, seed=seed + 1000)
+    return torch.stack([ds[i] for i in range(n)])
+
+
+def eval_masks(family: str, n: int, size: int, seed: int = 2024) -> torch.Tensor:
+    """Fixed masks: ``center`` (one centred square of side size/2 for every image) or any
+    family of :mod:`pconv_torch.masks` from its fixed evaluation stream. (n, 1, size, size)."""
+    if family == "center":
+        return _masks.centered_square_mask(size)[None].repeat(n, 1, 1, 1)
+    return _masks.make_eval_masks(family, n, size, seed)
+
+
+class GeneralisationMonitor:
+    """Scores a generator on fixed held-out and training crops (see the module docstring).
+
+    Args:
+        size: image side (the training ``image_size``).
+        n: crops per split (default 48).
+        families: mask families to score (default ``("center", "rect")``).
+        seed: seed of the training crops and of the rectangle masks.
+    """
+
+    def __init__(self, size: int, n: int = 48, families=("center", "rect"), seed: int = 0):
+        self.size, self.families = size, tuple(families)
+        held = heldout_crops(size, n)
+        self.sets = {"heldout": held, "train": train_crops(size, len(held), seed)}
+        self.masks = {f: eval_masks(f, len(held), size) for f in self.families}
+
+    def _rows(self, method_name, run, step, phase) -> list[dict]:
+        rows = []
+        for split, images in self.sets.items():
+            for family, masks in self.masks.items():
+                out = run(images * masks, masks)
+                out = masks * images + (1 - masks) * out
+                rows.append({
+                    "step": step, "phase": phase, "method": method_name, "split": split,
+                    "masks": family,
+                    "psnr_hole": float(np.nanmean(_evaluate.psnr(out, images, masks,
+                                                                 max_db=_evaluate.PSNR_CAP))),
+                    "ssim": float(np.mean(_evaluate.ssim(out, images))),
+                    "l1_hole": float(np.nanmean(_evaluate.l1(out, images, masks))),
+                })
+        return rows
+
+    def score(self, generator, step: int, phase: int, device="cpu", autocast=None) -> list[dict]:
+        """Rows (dicts with :data:`EVAL_FIELDS`) for ``generator`` at ``step``; the generator
+        runs in eval mode under no_grad and is put back in the mode it was in."""
+        was = generator.training
+        generator.eval()
+
+        def run(x, m):
+            ctx = autocast() if autocast is not None else torch.autocast("cpu", enabled=False)
+            with torch.no_grad(), ctx:
+                return generator(x.to(device), m.to(device)).float().clamp(0, 1).cpu()
+
+        try:
+            return self._rows("generator", run, step, phase)
+        finally:
+            generator.train(was)
+
+    def reference_rows(self, fill) -> list[dict]:
+        """Rows of the classical methods (step 0, phase 0); ``fill`` is the (3,) mean for
+        mean fill."""
+        pool = _evaluate.make_baselines(mean=np.asarray(fill, np.float32).reshape(3))
+        rows = []
+        for name in REFERENCE_METHODS:
+            method = pool[name]
+
+            def run(x, m, method=method):
+                return torch.stack([method(xi, mi) for xi, mi in zip(x, m)])
+
+            rows += self._rows(name, run, 0, 0)
+        return rows
+
+
+def read_eval_log(path) -> list[dict]:
+    """The rows of an ``eval.csv`` (``path``: the file or the run directory holding it),
+    with numbers parsed (step and phase as int)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "eval.csv"
+    rows = []
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            try:
+                rows.append({**r, "step": int(r["step"]), "phase": int(r["phase"]),
+                             **{k: float(r[k]) for k in ("psnr_hole", "ssim", "l1_hole")}})
+            except (KeyError, TypeError, ValueError) as e:
+                raise ValueError(f"{path}: bad row {r!r} ({e})") from None
+    return rows

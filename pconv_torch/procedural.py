@@ -1,0 +1,139 @@
+"""Procedural training images: dead leaves, and the synthetic sanity cases of the evaluation.
+
+**Dead leaves** (Matheron's model, used by Lee, Mumford and Huang 2001 to explain the
+statistics of natural images; Baradad et al. 2021 and Achddou et al. 2021 train restoration
+networks on it that transfer to photographs). Opaque discs fall on the canvas one after the
+other; each new disc hides what lies below it. With radii drawn from a density ``p(r) ~ r^-3``
+between ``r_min`` and ``r_max`` the picture is statistically scale invariant, as photographs
+are: its power spectrum falls off as ``1/f^2`` and it has flat regions separated by sharp,
+curved occlusion edges, objects in front of objects at every scale. What it lacks, texture
+and shading, is added lightly: each disc carries a linear shading ramp, the image a random
+defocus blur and a little sensor noise. Colours are drawn from the pixels of the training
+photographs (:func:`photo_palette`), so the colour statistics are those of the photographs.
+
+The discs are drawn *front to back*: a pixel takes the colour of the first disc that covers
+it, which is the same picture as painting back to front but stops as soon as every pixel is
+covered.
+
+**Sanity cases** (:func:`sanity_images`): a flat colour, a linear gradient and a straight edge
+crossing the hole, scenes that any inpainting method should nearly solve without having seen
+a photograph.
+
+Arrays are (H, W, 3) float32 in [0, 1] unless a docstring says otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["dead_leaves", "photo_palette", "sanity_images", "SANITY_CASES"]
+
+
+def _radii(rng: np.random.Generator, n: int, r_min: float, r_max: float) -> np.ndarray:
+    """``n`` radii with density proportional to r^-3 on [r_min, r_max] (inverse CDF)."""
+    u = rng.random(n)
+    a, b = r_min ** -2.0, r_max ** -2.0
+    return (a - u * (a - b)) ** -0.5
+
+
+def photo_palette(images, n: int = 4096, seed: int = 0) -> np.ndarray:
+    """``n`` colours sampled uniformly from the pixels of ``images`` (a list of (H, W, 3)
+    uint8 arrays, each equally likely). Returns (n, 3) float32 in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, 3), np.float32)
+    which = rng.integers(len(images), size=n)
+    for k, a in enumerate(images):
+        idx = np.flatnonzero(which == k)
+        flat = a.reshape(-1, 3)
+        out[idx] = flat[rng.integers(len(flat), size=len(idx))] / np.float32(255)
+    return out
+
+
+def dead_leaves(size: int, rng: np.random.Generator, palette: np.ndarray | None = None, *,
+                r_min: float | None = None, r_max: float | None = None,
+                max_discs: int = 4000, supersample: int = 2) -> np.ndarray:
+    """One dead-leaves image.
+
+    Args:
+        size: side of the square image in pixels.
+        rng: NumPy generator (the image is a pure function of its state).
+        palette: (K, 3) colours in [0, 1] to draw each disc's colour from (default: uniform
+            random colours). A palette taken from one photograph gives the image that
+            photograph's colour scheme.
+        r_min, r_max: disc radii in output pixels (default ``size/24`` .. ``1.5 * size``, at
+            least one pixel). Radii follow ``p(r) ~ r^-3``.
+        max_discs: stop after this many discs (the few pixels still uncovered take the
+            colour of a last disc that spans the image).
+        supersample: render at this factor and average down (antialiased edges).
+    Returns: (size, size, 3) float32 in [0, 1].
+    """
+    s = size * supersample
+    r_min = max(1.0, size / 24 if r_min is None else r_min) * supersample
+    r_max = (1.5 * size if r_max is None else r_max) * supersample
+    canvas = np.zeros((s, s, 3), np.float32)
+    free = np.ones((s, s), bool)
+    n_free = s * s
+    yy, xx = np.mgrid[0:s, 0:s].astype(np.float32)
+
+    def colour():
+        if palette is None:
+            return rng.random(3).astype(np.float32)
+        return palette[rng.integers(len(palette))]
+
+    radii = _radii(rng, max_discs, r_min, r_max)
+    for r in radii:
+        cy, cx = rng.uniform(-r / 2, s + r / 2, size=2)
+        y0, y1 = max(0, int(cy - r)), min(s, int(cy + r) + 1)
+        x0, x1 = max(0, int(cx - r)), min(s, int(cx + r) + 1)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        dy, dx = yy[y0:y1, x0:x1] - cy, xx[y0:y1, x0:x1] - cx
+        hit = (dy * dy + dx * dx <= r * r) & free[y0:y1, x0:x1]
+        if not hit.any():
+            continue
+        # the disc's colour with a linear shading ramp across it (up to +-15 % of the colour)
+        g = rng.normal(0, 0.15 / 2, size=2).astype(np.float32)
+        ramp = 1 + (g[0] * dy[hit] + g[1] * dx[hit]) / r
+        canvas[y0:y1, x0:x1][hit] = np.clip(colour()[None, :] * ramp[:, None], 0, 1)
+        free[y0:y1, x0:x1][hit] = False
+        n_free -= int(hit.sum())
+        if n_free == 0:
+            break
+    if n_free:
+        canvas[free] = colour()
+    img = canvas.reshape(size, supersample, size, supersample, 3).mean(axis=(1, 3))
+    sigma = rng.uniform(0, 1.2)  # defocus
+    if sigma > 0.3:
+        img = ndimage.gaussian_filter(img, (sigma, sigma, 0), mode="reflect")
+    img = img + rng.normal(0, rng.uniform(0, 0.02), img.shape).astype(np.float32)  # sensor noise
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+SANITY_CASES = ("flat", "gradient", "edge")
+
+
+def sanity_images(size: int = 64, n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
+    """Synthetic scenes any inpainting method should nearly solve, ``n`` of each kind:
+
+    * ``flat``: one colour everywhere;
+    * ``gradient``: a linear ramp between two colours, in a random direction;
+    * ``edge``: two flat colours separated by a straight line through the image centre at a
+      random angle (so it crosses a centred hole).
+
+    Colours are uniform in [0.1, 0.9]^3. Returns ``{case: (n, 3, size, size) float32}``.
+    """
+    rng = np.random.default_rng([seed, 77])
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    yy, xx = (yy - (size - 1) / 2) / size, (xx - (size - 1) / 2) / size  # centred, ~[-0.5, 0.5]
+    out = {case: np.empty((n, 3, size, size), np.float32) for case in SANITY_CASES}
+    for i in range(n):
+        a, b = rng.uniform(0.1, 0.9, size=(2, 3)).astype(np.float32)
+        out["flat"][i] = a[:, None, None]
+        theta = rng.uniform(0, 2 * np.pi)
+        t = np.clip(np.cos(theta) * xx + np.sin(theta) * yy + 0.5, 0, 1)  # 0..1 across
+        out["gradient"][i] = a[:, None, None] * (1 - t) + b[:, None, None] * t
+        theta = rng.uniform(0, np.pi)
+        side = (np.cos(theta) * xx + np.sin(theta) * yy) > 0
+        out["edge"][i] = np.where(side, a[:, None, None], b[:, None, None])
+    return out

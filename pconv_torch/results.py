@@ -1,0 +1,171 @@
+"""The project's results tables: shipped models against classical inpainting, on held-out
+photographs and on synthetic scenes any method should nearly solve.
+
+``python -m pconv_torch.results`` prints both tables (the README's and the book's numbers).
+
+Held-out table (:func:`heldout_table`): all 138 fixed crops of the six held-out photographs
+(:class:`pconv_torch.data.EmbeddedPhotos` ``"test"``) at the models' scale (64x64), once with
+the centred square hole of half the side (``center``: 32x32, a quarter of the image) and once
+with the poster's random rectangles (``rect``, the fixed evaluation set of
+:func:`pconv_torch.masks.eval_mask_set`). Columns, all on composites ``M*I + (1-M)*G``:
+
+* hole PSNR (dB), SSIM (whole image), hole L1: :mod:`pconv_torch.evaluate`;
+* detail / truth: :func:`pconv_torch.evaluate.detail` of the fill over that of the truth
+  (means over the crops; 1 = as busy as the truth, a blur is well below 1);
+* seam (8-bit levels): :func:`pconv_torch.evaluate.seam` x 255, the extra step at the hole's
+  border (a rim or a tinted patch is positive);
+* cast (8-bit levels): the largest channel of :func:`pconv_torch.evaluate.colour_bias`
+  averaged over the crops, x 255, with its sign (a systematic colour cast).
+
+Sanity table (:func:`sanity_table`): :func:`pconv_torch.procedural.sanity_images` (flat,
+gradient, straight edge; 16 of each) with the centred hole; the hole PSNR and the largest
+error in any hole, in 8-bit levels.
+
+Masks: 1 = valid, 0 = hole.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from . import evaluate as _ev
+from . import masks as _masks
+from .procedural import SANITY_CASES, sanity_images
+
+__all__ = ["heldout_set", "methods_for", "heldout_table", "sanity_table", "format_rows",
+           "HELDOUT_COLUMNS", "SANITY_COLUMNS"]
+
+FAMILIES = ("center", "rect")
+
+
+def heldout_set(size: int = 64, family: str = "center"):
+    """All held-out crops with a fixed mask set: ``(images (138,3,S,S), masks (138,1,S,S))``."""
+    from .monitor import eval_masks, heldout_crops
+
+    images = heldout_crops(size)
+    if family == "rect":
+        return images, _masks.eval_mask_set("rect", n=len(images), size=size)
+    return images, eval_masks(family, len(images), size)
+
+
+def _batch_method(fn):
+    """A per-image method ``(3,H,W), (1,H,W) -> (3,H,W)`` applied to a batch."""
+    return lambda x, m: torch.stack([fn(a, b) for a, b in zip(x, m)])
+
+
+def _model(generator):
+    def run(x, m):
+        generator.eval()
+        with torch.no_grad():
+            return generator(x, m).float().clamp(0, 1)
+    return run
+
+
+def methods_for(models: dict | None = None, fill=None, classical: bool = True) -> dict:
+    """Batch methods ``(images (N,3,H,W) with holes zeroed, masks) -> (N,3,H,W)``: the classical
+    baselines (``fill`` = the mean-fill colour) and ``models`` (name -> generator)."""
+    out = {}
+    if classical:
+        for name, fn in _ev.make_baselines(mean=fill).items():
+            out[name] = _batch_method(fn)
+    for name, g in (models or {}).items():
+        out[name] = _model(g)
+    return out
+
+
+def _outputs(method, images, masks):
+    out = method(images * masks, masks)
+    return masks * images + (1 - masks) * out
+
+
+def heldout_table(methods: dict, size: int = 64, families=FAMILIES) -> list[dict]:
+    """One row per (family, method); see the module docstring for the columns."""
+    rows = []
+    for family in families:
+        images, masks = heldout_set(size, family)
+        truth_detail = np.nanmean(_ev.detail(images, masks))
+        for name, method in methods.items():
+            out = _outputs(method, images, masks)
+            bias = np.nanmean(_ev.colour_bias(out, images, masks), axis=0) * 255
+            k = int(np.argmax(np.abs(bias)))
+            rows.append({
+                "masks": family, "method": name,
+                "psnr_hole": float(np.nanmean(_ev.psnr(out, images, masks, max_db=_ev.PSNR_CAP))),
+                "ssim": float(np.mean(_ev.ssim(out, images))),
+                "l1_hole": float(np.nanmean(_ev.l1(out, images, masks))),
+                "detail_ratio": float(np.nanmean(_ev.detail(out, masks)) / truth_detail),
+                "seam": float(np.nanmean(_ev.seam(out, images, masks)) * 255),
+                "cast": float(bias[k]), "cast_channel": "RGB"[k],
+                "n": len(images),
+            })
+    return rows
+
+
+def sanity_table(methods: dict, size: int = 64, n: int = 16) -> list[dict]:
+    """One row per (case, method): hole PSNR and the largest hole error in 8-bit levels."""
+    scenes = sanity_images(size, n)
+    mask = _masks.centered_square_mask(size)[None].repeat(n, 1, 1, 1)
+    rows = []
+    for case in SANITY_CASES:
+        images = torch.from_numpy(scenes[case])
+        for name, method in methods.items():
+            out = _outputs(method, images, mask)
+            err = (out - images).abs() * (1 - mask)
+            rows.append({"case": case, "method": name,
+                         "psnr_hole": float(np.nanmean(_ev.psnr(out, images, mask,
+                                                                max_db=_ev.PSNR_CAP))),
+                         "max_error": float(err.max()) * 255, "n": n})
+    return rows
+
+
+HELDOUT_COLUMNS = (("method", "method", "{}"), ("psnr_hole", "hole PSNR (dB)", "{:.2f}"),
+                   ("ssim", "SSIM", "{:.3f}"), ("l1_hole", "hole L1", "{:.4f}"),
+                   ("detail_ratio", "detail / truth", "{:.2f}"), ("seam", "seam", "{:+.1f}"),
+                   ("cast", "cast", "{:+.1f}"))
+SANITY_COLUMNS = (("method", "method", "{}"), ("psnr_hole", "hole PSNR (dB)", "{:.1f}"),
+                  ("max_error", "max error (levels)", "{:.1f}"))
+
+
+def format_rows(rows: list[dict], columns) -> str:
+    """A Markdown table of ``rows`` with ``columns`` = (key, header, format) triples."""
+    head = "| " + " | ".join(h for _, h, _ in columns) + " |"
+    sep = "|" + "|".join("---" if k == "method" else "---:" for k, _, _ in columns) + "|"
+    body = []
+    for r in rows:
+        cells = []
+        for k, _, f in columns:
+            v = r[k]
+            cells.append(f.format(v) + (f" {r['cast_channel']}" if k == "cast" else ""))
+        body.append("| " + " | ".join(cells) + " |")
+    return "\n".join([head, sep, *body])
+
+
+def main(argv=None) -> int:
+    """Print the held-out and sanity tables for the shipped models and the classical methods."""
+    from .shipped import model_scale, pretrained
+
+    p = argparse.ArgumentParser(prog="python -m pconv_torch.results", description=main.__doc__)
+    p.add_argument("--models", nargs="*", help="shipped models (default: all)")
+    args = p.parse_args(argv)
+    names = args.models if args.models is not None else pretrained()
+    models = {name: pretrained(name) for name in names}
+    size = model_scale(names[0]) if names else 64
+    fill = next(iter(models.values())).fill.numpy() if models else None
+    methods = methods_for(models, fill)
+    rows = heldout_table(methods, size)
+    for family in FAMILIES:
+        print(f"\nHeld-out photographs, {size}x{size}, masks '{family}' "
+              f"({rows[0]['n']} crops of 6 photographs):\n")
+        print(format_rows([r for r in rows if r["masks"] == family], HELDOUT_COLUMNS))
+    srows = sanity_table(methods, size)
+    for case in SANITY_CASES:
+        print(f"\nSanity case '{case}', {size}x{size}, centred {size // 2}x{size // 2} hole:\n")
+        print(format_rows([r for r in srows if r["case"] == case], SANITY_COLUMNS))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

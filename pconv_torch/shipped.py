@@ -1,0 +1,238 @@
+"""Generators this package ships, verified on load, and the command that reproduces them.
+
+``pconv_torch.pretrained()`` lists the names; ``pconv_torch.pretrained(name)`` returns that
+generator in eval mode on the CPU. The files live in ``pconv_torch/weights/``:
+``<name>.safetensors`` (the generator's ``state_dict``, including its ``fill`` buffer), the
+run's training curves ``<name>.log.csv`` and ``<name>.eval.csv`` (see
+:mod:`pconv_torch.monitor`), and one ``manifest.json`` that gives, per model, the file's SHA-256, the generator's configuration,
+the training configuration and how long training took. Every load recomputes the SHA-256 and
+refuses a file that does not match, naming it.
+
+The four models are the full GAN and the poster's three ablations, all trained with the same
+data, seeds and schedule (:data:`SHIPPED`):
+
+=============== =============================================================================
+``full``        partial convolutions, global + local discriminators, three phases (default)
+``mse_only``    the same generator trained on L_MSE alone for as many steps as the full
+                model's phases 1 + 3 (so the comparison is not one of training lengths)
+``plain_conv``  ``nn.Conv2d`` instead of partial convolutions, on the mean-filled input
+``global_only`` only the global discriminator
+=============== =============================================================================
+
+Reproduce every file from scratch (``runs/shipped/<name>/`` hold the training runs; a killed
+run resumes)::
+
+    python -m pconv_torch.shipped --out runs/shipped
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+__all__ = ["pretrained", "default_model_name", "model_scale", "manifest", "SHIPPED",
+           "shipped_config", "export", "training_curves", "WEIGHTS_DIR"]
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+MANIFEST = "manifest.json"
+DEFAULT_MODEL = "full"
+SHIPPED_PRESET = "cpu"
+
+# name -> (what it is, overrides of the ``cpu`` preset)
+SHIPPED: dict[str, tuple[str, dict]] = {
+    "full": ("partial convolutions, global + local discriminators, three phases", {}),
+    "mse_only": ("the same generator on L_MSE only, for phases 1 + 3's steps", {"mse_only": True}),
+    "plain_conv": ("plain convolutions on the mean-filled input (ablation)", {"conv": "plain"}),
+    "global_only": ("global discriminator only (ablation)", {"local": False}),
+}
+
+
+def shipped_config(name: str):
+    """The :class:`~pconv_torch.training.TrainConfig` that trains shipped model ``name``."""
+    from .training import load_config
+
+    if name not in SHIPPED:
+        raise ValueError(f"unknown shipped model {name!r}; choose one of {sorted(SHIPPED)}")
+    overrides = dict(SHIPPED[name][1])
+    if overrides.pop("mse_only", False):
+        base = load_config(SHIPPED_PRESET)
+        overrides.update(phase1_iters=base.phase1_iters + base.phase3_iters,
+                         phase2_iters=0, phase3_iters=0)
+    return load_config(SHIPPED_PRESET, **overrides)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def manifest(weights_dir=None) -> dict:
+    """The parsed ``manifest.json`` (``{"models": {name: entry}, ...}``)."""
+    path = Path(weights_dir or WEIGHTS_DIR) / MANIFEST
+    if not path.is_file():
+        return {"models": {}}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: unreadable manifest ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        raise ValueError(f"{path}: not a pconv weights manifest (no 'models' table)")
+    return data
+
+
+def training_curves(name: str, weights_dir=None) -> tuple[Path, Path]:
+    """Paths of the shipped run's ``log.csv`` (losses) and ``eval.csv`` (held-out scores)."""
+    d = Path(weights_dir or WEIGHTS_DIR)
+    return d / f"{name}.log.csv", d / f"{name}.eval.csv"
+
+
+def default_model_name() -> str:
+    """The model :func:`pconv_torch.inpaint` and ``pconv inpaint`` use when none is given."""
+    names = manifest()["models"]
+    if DEFAULT_MODEL not in names:
+        raise ValueError(f"no shipped weights in {WEIGHTS_DIR} (expected '{DEFAULT_MODEL}'); "
+                         "reproduce them with: python -m pconv_torch.shipped --out runs/shipped")
+    return DEFAULT_MODEL
+
+
+def model_scale(name: str) -> int:
+    """The image side the shipped model ``name`` was trained at."""
+    return int(_entry(name, manifest())["image_size"])
+
+
+def _entry(name: str, man: dict) -> dict:
+    models = man["models"]
+    if name not in models:
+        raise ValueError(f"unknown pretrained model {name!r}; available: {sorted(models) or 'none'}")
+    return models[name]
+
+
+def pretrained(name: str | None = None, weights_dir=None):
+    """``pretrained()``: the sorted list of shipped model names.
+    ``pretrained(name)``: that :class:`~pconv_torch.networks.Generator`, in eval mode on the
+    CPU, after checking the file's SHA-256 against the manifest.
+
+    Raises ValueError naming the file if it is missing, altered or unreadable.
+    """
+    from safetensors.torch import load_file
+
+    from .networks import Generator
+
+    man = manifest(weights_dir)
+    if name is None:
+        return sorted(man["models"])
+    entry = _entry(name, man)
+    path = Path(weights_dir or WEIGHTS_DIR) / entry["file"]
+    if not path.is_file():
+        raise ValueError(f"{path}: weights file of pretrained model {name!r} is missing")
+    digest = _sha256(path)
+    if digest != entry["sha256"]:
+        raise ValueError(f"{path}: SHA-256 {digest[:16]}... does not match the manifest's "
+                         f"{entry['sha256'][:16]}...: the file is corrupt or was altered")
+    try:
+        state = load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types
+        raise ValueError(f"{path}: unreadable safetensors file ({e})") from None
+    g = Generator(**entry["generator"], fill=state["fill"].tolist())
+    try:
+        g.load_state_dict(state)
+    except RuntimeError as e:
+        raise ValueError(f"{path}: weights do not match the manifest's generator "
+                         f"{entry['generator']}: {str(e)[:200]}") from None
+    g.image_size = int(entry["image_size"])
+    return g.eval()
+
+
+def export(run_dir, name: str, weights_dir=None, **extra) -> dict:
+    """Write the generator of the training run ``run_dir`` as ``<name>.safetensors`` and
+    record it in the manifest (atomically). Returns the manifest entry."""
+    from safetensors.torch import save_file
+
+    from .training import load_checkpoint
+
+    state = load_checkpoint(run_dir)
+    cfg = state["config_obj"]
+    if state["step"] < cfg.total_steps:
+        raise ValueError(f"{run_dir}: training is not finished (step {state['step']} of "
+                         f"{cfg.total_steps}); run it to the end first")
+    weights = {k: v.contiguous() for k, v in state["generator"].items()}
+    if not all(bool(torch.isfinite(v).all()) for v in weights.values()):
+        raise ValueError(f"{run_dir}: the generator has non-finite weights; not exported")
+    out = Path(weights_dir or WEIGHTS_DIR)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.safetensors"
+    tmp = path.with_suffix(".tmp")
+    save_file(weights, str(tmp))
+    os.replace(tmp, path)
+    for log in ("log.csv", "eval.csv"):  # the training curves, for the book
+        src = Path(run_dir) / log
+        if src.is_file():
+            dst = out / f"{name}.{log}"
+            dst.with_suffix(".tmp").write_bytes(src.read_bytes())
+            os.replace(dst.with_suffix(".tmp"), dst)
+    entry = {
+        "file": path.name, "sha256": _sha256(path), "image_size": cfg.image_size,
+        "generator": {"width": cfg.width, "depth": cfg.depth, "norm": cfg.norm, "conv": cfg.conv},
+        "description": SHIPPED.get(name, ("", {}))[0], "steps": int(state["step"]),
+        "train_config": cfg.to_dict(), **extra,
+    }
+    man = manifest(out)
+    man["models"][name] = entry
+    man["reproduce"] = "python -m pconv_torch.shipped --out runs/shipped"
+    fd, tmp_name = tempfile.mkstemp(dir=out, prefix=".manifest.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(man, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp_name, out / MANIFEST)
+    return entry
+
+
+def main(argv=None) -> int:
+    """Train every shipped model (resuming finished or killed runs) and export it."""
+    from .training import train
+
+    p = argparse.ArgumentParser(prog="python -m pconv_torch.shipped", description=main.__doc__)
+    p.add_argument("--out", default="runs/shipped", help="directory of the training runs")
+    p.add_argument("--only", nargs="*", choices=sorted(SHIPPED), help="train only these models")
+    p.add_argument("--weights-dir", default=None, help=f"where to export (default {WEIGHTS_DIR})")
+    args = p.parse_args(argv)
+    for name in args.only or list(SHIPPED):
+        run_dir = Path(args.out) / name
+        t0 = time.perf_counter()
+        result = train(shipped_config(name), out_dir=run_dir, device="cpu")
+        if result["status"] != "finished":
+            print(f"{name}: {result['status']} at step {result['step']}; rerun to resume")
+            return 1
+        entry = export(run_dir, name, args.weights_dir,
+                       train_seconds=round(float(_run_seconds(run_dir)), 1),
+                       torch_threads=torch.get_num_threads())
+        print(f"{name}: {entry['file']} sha256 {entry['sha256'][:16]}... "
+              f"({time.perf_counter() - t0:.0f} s in this call)")
+    return 0
+
+
+def _run_seconds(run_dir) -> float:
+    """Training wall time of a run: the sum over its log of each resumed segment's seconds."""
+    from .training import read_log
+
+    log = read_log(run_dir)
+    secs, total, prev = log["seconds"], 0.0, 0.0
+    for s in secs:  # "seconds" restarts from 0 in each resumed segment
+        if s < prev:
+            total += prev
+        prev = s
+    return total + prev
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,139 @@
+"""Inpainting photographs of any size (context windows at the model's scale), and the shipped
+weights: export, SHA-256 verification on load, listing. CPU only, tiny networks."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import pconv_torch
+from pconv_torch import inference, shipped, training
+from pconv_torch.networks import Generator
+
+
+@pytest.fixture(scope="module")
+def tiny_generator():
+    torch.manual_seed(0)
+    g = Generator(width=0.125, fill=(0.4, 0.4, 0.4)).eval()
+    g.image_size = 32
+    return g
+
+
+def test_context_windows_cover_every_hole_pixel_at_least_the_models_scale():
+    hole = np.zeros((300, 500), bool)
+    hole[10:20, 10:30] = True  # near a corner
+    hole[150:230, 300:320] = True  # tall
+    hole[290:300, 490:500] = True  # in the opposite corner
+    windows = inference.context_windows(hole, 64)
+    assert len(windows) == 3
+    covered = np.zeros_like(hole)
+    for top, left, side in windows:
+        assert side >= 64 and 0 <= top and top + side <= 300 and 0 <= left and left + side <= 500
+        covered[top:top + side, left:left + side] = True
+        box = hole[top:top + side, left:left + side]
+        assert box.sum() <= side * side / 4 + 1  # the hole is at most half the window's side
+    assert covered[hole].all()
+    big = np.zeros((100, 100), bool)
+    big[10:90, 10:90] = True  # larger than half the image: the window is the whole image
+    assert inference.context_windows(big, 32) == [(0, 0, 100)]
+
+
+def test_inpaint_a_large_photo_keeps_known_pixels_and_fills_the_holes(tiny_generator):
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (900, 1200, 3), dtype=np.uint8)
+    mask = np.zeros((900, 1200), np.uint8)
+    mask[100:140, 200:260] = 255
+    mask[700:705, 50:400] = 255  # a thin line
+    out = pconv_torch.inpaint(img, mask, model=tiny_generator)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    known = mask == 0
+    assert np.array_equal(out[known], img[known])
+    assert not np.array_equal(out[~known], img[~known])
+
+
+def test_inpaint_accepts_pil_float_and_small_images(tiny_generator):
+    img = np.full((20, 24, 3), 0.5, np.float32)  # smaller than the model's scale
+    mask = np.zeros((20, 24), bool)
+    mask[5:9, 5:9] = True
+    out = inference.inpaint(img, mask, model=tiny_generator)
+    assert out.shape == (20, 24, 3) and out.dtype == np.float32
+    assert np.array_equal(out[~mask], img[~mask]) and np.isfinite(out).all()
+    pil = Image.fromarray((img * 255).astype(np.uint8)).convert("RGBA")
+    pil_mask = Image.fromarray(mask.astype(np.uint8) * 255)
+    out = inference.inpaint(pil, pil_mask, model=tiny_generator)
+    assert out.shape == (20, 24, 3) and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize("image, mask, message", [
+    (np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8)), "nothing to fill"),
+    (np.zeros((8, 8, 3), np.uint8), np.ones((8, 8)), "whole image"),
+    (np.zeros((8, 8, 3), np.uint8), np.ones((4, 8)), "must match"),
+    (np.zeros((8, 8, 5), np.uint8), np.ones((8, 8)), "image must be"),
+    (np.full((8, 8, 3), np.nan, np.float32), np.eye(8), "NaN"),
+    (np.full((8, 8, 3), 2.0, np.float32), np.eye(8), r"\[0, 1\]"),
+])
+def test_inpaint_names_bad_input(tiny_generator, image, mask, message):
+    with pytest.raises(ValueError, match=message):
+        inference.inpaint(image, mask, model=tiny_generator)
+
+
+# ---- shipped weights ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    cfg = training.load_config("ci", phase1_iters=2, phase2_iters=1, phase3_iters=1,
+                               eval_every=0)
+    training.train(cfg, out_dir=out, progress=False)
+    return out
+
+
+def test_export_and_load_round_trip_with_digest(finished_run, tmp_path):
+    entry = shipped.export(finished_run, "tiny", tmp_path)
+    assert (tmp_path / "tiny.safetensors").is_file() and len(entry["sha256"]) == 64
+    man = json.loads((tmp_path / "manifest.json").read_text())
+    assert man["models"]["tiny"]["image_size"] == 32
+    g = shipped.pretrained("tiny", weights_dir=tmp_path)
+    ref = training.load_generator(finished_run)
+    assert not g.training
+    for (k, a), (_, b) in zip(sorted(g.state_dict().items()), sorted(ref.state_dict().items())):
+        assert torch.equal(a, b), k
+    assert shipped.pretrained(weights_dir=tmp_path) == ["tiny"]
+
+
+def test_altered_or_missing_weights_are_refused_by_name(finished_run, tmp_path):
+    shipped.export(finished_run, "tiny", tmp_path)
+    path = tmp_path / "tiny.safetensors"
+    raw = bytearray(path.read_bytes())
+    raw[-10] ^= 0xFF  # one flipped byte inside a tensor
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="tiny.safetensors.*SHA-256"):
+        shipped.pretrained("tiny", weights_dir=tmp_path)
+    path.unlink()
+    with pytest.raises(ValueError, match="missing"):
+        shipped.pretrained("tiny", weights_dir=tmp_path)
+    with pytest.raises(ValueError, match="unknown pretrained model 'nope'"):
+        shipped.pretrained("nope", weights_dir=tmp_path)
+
+
+def test_an_unfinished_run_is_not_exported(tmp_path):
+    cfg = training.load_config("ci", phase1_iters=3, phase2_iters=1, phase3_iters=1,
+                               eval_every=0)
+    training.train(cfg, out_dir=tmp_path / "run", progress=False, max_steps=2)
+    with pytest.raises(ValueError, match="not finished"):
+        shipped.export(tmp_path / "run", "tiny", tmp_path / "w")
+
+
+def test_shipped_configs_keep_the_poster_and_match_training_lengths():
+    full = shipped.shipped_config("full")
+    mse = shipped.shipped_config("mse_only")
+    assert (full.conv, full.local, full.norm) == ("partial", True, None)
+    assert mse.phase1_iters == full.phase1_iters + full.phase3_iters
+    assert mse.phase2_iters == mse.phase3_iters == 0
+    assert shipped.shipped_config("plain_conv").conv == "plain"
+    assert shipped.shipped_config("global_only").local is False
+    for name in shipped.SHIPPED:  # same data, seed and scale for all four
+        cfg = shipped.shipped_config(name)
+        assert (cfg.seed, cfg.image_size, cfg.width, cfg.procedural, cfg.jitter) == (
+            full.seed, full.image_size, full.width, full.procedural, full.jitter)
