@@ -28,7 +28,7 @@ from . import data as _data
 from . import evaluate as _evaluate
 from . import masks as _masks
 
-__all__ = ["GeneralisationMonitor", "EVAL_FIELDS", "read_eval_log", "REFERENCE_METHODS"]
+__all__ = ["GeneralisationMonitor", "EVAL_FIELDS", "read_eval_log", "REFERENCE_METHODS", "plot_curves"]
 
 EVAL_FIELDS = ["step", "phase", "method", "split", "masks", "psnr_hole", "ssim", "l1_hole"]
 REFERENCE_METHODS = ("mean fill", "OpenCV Telea", "OpenCV Navier-Stokes",
@@ -137,3 +137,52 @@ def read_eval_log(path) -> list[dict]:
             except (KeyError, TypeError, ValueError) as e:
                 raise ValueError(f"{path}: bad row {r!r} ({e})") from None
     return rows
+
+
+REFERENCE_STYLES = {"mean fill": ":", "OpenCV Telea": "--", "OpenCV Navier-Stokes": "-.",
+                    "scikit-image biharmonic": (0, (1, 1))}
+REFERENCE_COLOURS = {"mean fill": "tab:red", "OpenCV Telea": "tab:blue",
+                     "OpenCV Navier-Stokes": "tab:purple", "scikit-image biharmonic": "tab:orange"}
+
+
+def plot_curves(rows: list[dict], phase_ends=None, title: str | None = None, metric="psnr_hole"):
+    """Held-out and training scores against the step, one panel per mask family, with the
+    classical methods' held-out scores as horizontal reference lines.
+
+    Args:
+        rows: :func:`read_eval_log`'s rows.
+        phase_ends: global steps at which phases 1, 2, 3 end (shades phase 3 when given).
+        metric: ``"psnr_hole"`` (dB, higher is better), ``"ssim"`` or ``"l1_hole"``.
+    Returns: the matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    families = sorted({r["masks"] for r in rows}, key=lambda f: (f != "center", f))
+    fig, axes = plt.subplots(1, len(families), figsize=(6 * len(families), 4.4), squeeze=False)
+    for ax, family in zip(axes[0], families):
+        for split, style in (("heldout", "-o"), ("train", "--s")):
+            pts = sorted((r["step"], r[metric]) for r in rows if r["method"] == "generator"
+                         and r["split"] == split and r["masks"] == family)
+            if pts:
+                ax.plot(*zip(*pts), style, ms=3, color="k" if split == "heldout" else "tab:gray",
+                        label=f"generator, {'held-out' if split == 'heldout' else 'training'} crops")
+        for name, ls in REFERENCE_STYLES.items():
+            ref = [r[metric] for r in rows if r["method"] == name and r["split"] == "heldout"
+                   and r["masks"] == family]
+            if ref:
+                ax.axhline(ref[0], ls=ls, lw=1.3, color=REFERENCE_COLOURS[name],
+                           label=f"{name}: {ref[0]:.2f}" if metric != "ssim" else f"{name}: {ref[0]:.3f}")
+        if phase_ends is not None:
+            ax.axvspan(phase_ends[1], phase_ends[2], color="tab:green", alpha=0.08, lw=0)
+            ax.axvline(phase_ends[0], color="tab:green", lw=0.8, alpha=0.5)
+        ax.set_xlabel("training step", fontsize=11)
+        ax.set_ylabel({"psnr_hole": "hole PSNR (dB)", "ssim": "SSIM",
+                       "l1_hole": "hole L1"}.get(metric, metric), fontsize=11)
+        ax.set_title(f"holes: {family}", fontsize=12)
+        ax.tick_params(labelsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=9, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    return fig

@@ -129,7 +129,10 @@ class TrainConfig:
     ``local`` (global + local, or global only) and ``d_width``.
 
     Optimisation: ``batch_size`` per process; ``phase1_iters`` / ``phase2_iters`` /
-    ``phase3_iters``; Adam ``lr_g``, ``lr_d``, ``betas``; loss weights ``adv_weight`` (1/2000)
+    ``phase3_iters``; Adam ``lr_g``, ``lr_d``, ``betas``; ``lr_decay``: the fraction of all
+    steps at the end of the schedule over which both learning rates fall linearly to a tenth
+    (0 = constant, the poster's default; a pure function of the step, so resume stays exact);
+    loss weights ``adv_weight`` (1/2000)
     and ``valid_weight`` (1/6).
 
     Data: ``data`` = ``"embedded"`` (the embedded photographs),
@@ -164,6 +167,7 @@ class TrainConfig:
     phase3_iters: int = 94_000
     lr_g: float = 2e-4
     lr_d: float = 2e-4
+    lr_decay: float = 0.0
     betas: tuple = (0.5, 0.999)
     adv_weight: float = 1 / 2000
     valid_weight: float = 1 / 6
@@ -218,7 +222,7 @@ class TrainConfig:
                 bad(name, "must be an integer")
             setattr(self, name, int(v))
         for name in ("width", "d_width", "lr_g", "lr_d", "adv_weight", "valid_weight",
-                     "procedural", "jitter"):
+                     "procedural", "jitter", "lr_decay"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 bad(name, "must be a finite number")
@@ -244,7 +248,7 @@ class TrainConfig:
             bad("betas", "must be two numbers in [0, 1)")
         if self.batch_size < 1 or self.epoch_length < 1:
             bad("batch_size" if self.batch_size < 1 else "epoch_length", "must be >= 1")
-        for name in ("procedural", "jitter"):
+        for name in ("procedural", "jitter", "lr_decay"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 bad(name, "must be in [0, 1]")
         for name in ("phase1_iters", "phase2_iters", "phase3_iters", "num_workers", "eval_every"):
@@ -284,7 +288,8 @@ PRESETS: dict[str, TrainConfig] = {
     # with bf16 autocast; see the justification in load_config's docstring.
     "cpu": TrainConfig(
         image_size=64, width=0.5, d_width=0.5, batch_size=16,
-        phase1_iters=3000, phase2_iters=500, phase3_iters=3000,
+        phase1_iters=4000, phase2_iters=500, phase3_iters=2000,
+        lr_g=5e-4, lr_d=2e-4, betas=(0.9, 0.999), lr_decay=0.3,
         procedural=0.5, jitter=0.1, cpu_amp=True, eval_every=500,
         log_every=25, sample_every=500, checkpoint_every=500),
     # What the book's notebooks train live (notebooks 5-8: PCONV_PRESET, default "book"): the
@@ -714,6 +719,15 @@ def _check_resumable(old: dict, new: TrainConfig, path: Path) -> None:
                          "use another output directory or resume=False")
 
 
+def lr_scale(step: int, total: int, decay: float) -> float:
+    """Learning-rate factor at global ``step``: 1 until the last ``decay * total`` steps, then
+    falling linearly to 0.1 at the last step."""
+    start = total * (1.0 - decay)
+    if decay <= 0 or step < start:
+        return 1.0
+    return 1.0 - 0.9 * (step - start) / max(total - start, 1.0)
+
+
 def cpu_has_fast_bf16() -> bool:
     """True where the CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX flags in Linux's
     /proc/cpuinfo). Elsewhere bf16 is emulated and slower than float32, so ``cpu_amp`` is
@@ -1111,6 +1125,10 @@ class _Trainer:
                     m = m.to(self.device, non_blocking=True)
                     if self.channels_last:
                         x = x.contiguous(memory_format=torch.channels_last)
+                    scale = lr_scale(self.step, cfg.total_steps, cfg.lr_decay)
+                    for opt, lr in ((self.opt_g, cfg.lr_g), (self.opt_d, cfg.lr_d)):
+                        for group in opt.param_groups:
+                            group["lr"] = lr * scale
                     terms = self.train_step(phase, it, x, m, boxes)
                     self.step += 1
                     self.position += cfg.batch_size * self.world
@@ -1125,7 +1143,8 @@ class _Trainer:
                         now = time.perf_counter()
                         self.last = {k: v / n_acc for k, v in acc.items()}
                         row = dict(self.last, step=self.step, phase=phase, iteration=it + 1,
-                                   lr_g=cfg.lr_g, lr_d=cfg.lr_d, seconds=round(now - t0, 3),
+                                   lr_g=cfg.lr_g * scale, lr_d=cfg.lr_d * scale,
+                                   seconds=round(now - t0, 3),
                                    images_per_s=round(n_acc * cfg.batch_size * self.world
                                                       / max(now - t_log, 1e-9), 2))
                         if logw is not None:
