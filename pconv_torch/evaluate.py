@@ -556,9 +556,9 @@ def default_test_set(n: int | None = None, mask_family: str = "rect", seed: int 
                      size: int = 128, cache_dir=None):
     """The fixed, seeded evaluation set: the embedded test split and a fixed mask set.
 
-    Images: :class:`pconv_torch.data.EmbeddedPhotos` ``("test", size)`` (46 fixed crops of
-    the two held-out photographs); with ``n`` < 46, ``n`` crops evenly spaced over the split
-    (both photographs and all crop scales). Masks:
+    Images: :class:`pconv_torch.data.EmbeddedPhotos` ``("test", size)`` (138 fixed crops of
+    the six held-out photographs); with ``n`` < 138, ``n`` crops evenly spaced over the split
+    (all photographs and all crop scales). Masks:
     :func:`pconv_torch.masks.eval_mask_set` ``(mask_family, n, size, seed, cache_dir)``;
     image ``i`` gets mask ``i``.
 

@@ -35,7 +35,7 @@ from . import evaluate as _ev
 from . import masks as _masks
 from .procedural import SANITY_CASES, sanity_images
 
-__all__ = ["heldout_set", "methods_for", "heldout_table", "sanity_table", "format_rows",
+__all__ = ["heldout_set", "methods_for", "composites", "heldout_table", "sanity_table", "format_rows",
            "HELDOUT_COLUMNS", "SANITY_COLUMNS"]
 
 FAMILIES = ("center", "rect")
@@ -76,7 +76,8 @@ def methods_for(models: dict | None = None, fill=None, classical: bool = True) -
     return out
 
 
-def _outputs(method, images, masks):
+def composites(method, images, masks):
+    """``M*I + (1-M)*method(I*M, M)`` for a batch method (see :func:`methods_for`)."""
     out = method(images * masks, masks)
     return masks * images + (1 - masks) * out
 
@@ -88,7 +89,7 @@ def heldout_table(methods: dict, size: int = 64, families=FAMILIES) -> list[dict
         images, masks = heldout_set(size, family)
         truth_detail = np.nanmean(_ev.detail(images, masks))
         for name, method in methods.items():
-            out = _outputs(method, images, masks)
+            out = composites(method, images, masks)
             bias = np.nanmean(_ev.colour_bias(out, images, masks), axis=0) * 255
             k = int(np.argmax(np.abs(bias)))
             rows.append({
@@ -112,7 +113,7 @@ def sanity_table(methods: dict, size: int = 64, n: int = 16) -> list[dict]:
     for case in SANITY_CASES:
         images = torch.from_numpy(scenes[case])
         for name, method in methods.items():
-            out = _outputs(method, images, mask)
+            out = composites(method, images, mask)
             err = (out - images).abs() * (1 - mask)
             rows.append({"case": case, "method": name,
                          "psnr_hole": float(np.nanmean(_ev.psnr(out, images, mask,

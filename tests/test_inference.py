@@ -137,3 +137,24 @@ def test_shipped_configs_keep_the_poster_and_match_training_lengths():
         cfg = shipped.shipped_config(name)
         assert (cfg.seed, cfg.image_size, cfg.width, cfg.procedural, cfg.jitter) == (
             full.seed, full.image_size, full.width, full.procedural, full.jitter)
+
+
+def test_the_shipped_models_load_verified_and_inpaint_by_default():
+    assert pconv_torch.pretrained() == sorted(shipped.SHIPPED)
+    for name in shipped.SHIPPED:
+        g = pconv_torch.pretrained(name)
+        cfg = shipped.shipped_config(name)
+        assert not g.training and g.image_size == cfg.image_size == shipped.model_scale(name)
+        assert (g.conv, g.width) == (cfg.conv, cfg.width)
+        assert all(torch.isfinite(p).all() for p in g.state_dict().values())
+    img = np.random.default_rng(0).integers(0, 256, (80, 100, 3), dtype=np.uint8)
+    mask = np.zeros((80, 100), bool)
+    mask[30:50, 40:60] = True
+    out = pconv_torch.inpaint(img, mask)            # the default shipped model
+    assert out.shape == img.shape and np.array_equal(out[~mask], img[~mask])
+
+
+def test_shipped_files_stay_small():
+    root = shipped.WEIGHTS_DIR.parent
+    files = list((root / "weights").iterdir()) + list((root / "photos").iterdir())
+    assert sum(f.stat().st_size for f in files) < 20 * 2 ** 20
