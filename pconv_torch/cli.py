@@ -145,15 +145,35 @@ def cmd_inpaint(args):
     # Known pixels come back exactly as they were read (the composite keeps them).
     result = torch.where(mask.bool(), image, result.clamp(0, 1))
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
     pixels = (result.permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
-    try:
-        Image.fromarray(pixels).save(out)
-    except (ValueError, OSError) as e:
-        raise CommandError(f"{out}: cannot write the result ({e})") from None
+    _write_image_atomically(Image.fromarray(pixels), out)
     holes = int((mask == 0).sum())
     print(f"filled {holes} pixels ({holes / mask.numel():.1%}) with {args.method}: {out}")
     return 0
+
+
+def _write_image_atomically(image: Image.Image, out: Path) -> None:
+    """Save to a temporary file beside ``out``, then rename it: an existing ``out`` is replaced
+    only by a complete image (never left truncated, e.g. on a full disk)."""
+    import tempfile
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fmt = Image.registered_extensions().get(out.suffix.lower())
+        if fmt is None:
+            raise ValueError(f"unknown image extension {out.suffix!r} (use .png, .jpg, ...)")
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                image.save(f, format=fmt)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, out)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except (ValueError, OSError) as e:
+        raise CommandError(f"{out}: cannot write the result ({e})") from None
 
 
 def cmd_bench(args):

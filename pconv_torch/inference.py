@@ -136,7 +136,11 @@ def fill_holes(generator, image: np.ndarray, hole: np.ndarray, scale: int, devic
         small_valid = (_resize(win_hole, scale, "area") <= 0).float()  # any hole -> hole
         if bool(small_valid.all()):  # a hole thinner than one small pixel: keep it a hole
             small_valid = (_resize(win_hole, scale, "area") < 0.5).float()
-        g = generator(small.to(device), small_valid.to(device)).float().clamp(0, 1).cpu()
+        g = generator(small.to(device), small_valid.to(device)).float().cpu()
+        if not bool(torch.isfinite(g).all()):
+            raise ValueError("the generator produced NaN or infinite values: its weights are "
+                             "corrupt or diverged; nothing was written")
+        g = g.clamp(0, 1)
         fill = _resize(g, side, "bicubic").clamp(0, 1)[0].numpy().transpose(1, 2, 0)
         region = hole[top:top + side, left:left + side]
         out[top:top + side, left:left + side][region] = fill[region]

@@ -158,3 +158,34 @@ def test_shipped_files_stay_small():
     root = shipped.WEIGHTS_DIR.parent
     files = list((root / "weights").iterdir()) + list((root / "photos").iterdir())
     assert sum(f.stat().st_size for f in files) < 20 * 2 ** 20
+
+
+def test_a_generator_with_nan_weights_is_refused(tiny_generator):
+    import copy
+
+    broken = copy.deepcopy(tiny_generator)
+    with torch.no_grad():
+        broken.layers[0].conv.weight.fill_(float("nan"))
+    img = np.zeros((40, 40, 3), np.uint8)
+    mask = np.zeros((40, 40), bool)
+    mask[10:20, 10:20] = True
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        inference.inpaint(img, mask, model=broken)
+
+
+def test_cli_output_is_replaced_only_by_a_complete_image(tmp_path):
+    from pconv_torch.cli import main
+
+    Image.fromarray(np.full((32, 32, 3), 120, np.uint8)).save(tmp_path / "in.png")
+    hole = np.zeros((32, 32), np.uint8)
+    hole[8:16, 8:16] = 255
+    Image.fromarray(hole).save(tmp_path / "hole.png")
+    out = tmp_path / "out.xyz"
+    out.write_bytes(b"previous result")
+    args = ["inpaint", str(tmp_path / "in.png"), "--mask", str(tmp_path / "hole.png"),
+            "--method", "telea", "-o", str(out)]
+    assert main(args) == 2                       # unknown extension: a clear error ...
+    assert out.read_bytes() == b"previous result"  # ... and the old file is untouched
+    assert not list(tmp_path.glob(".*.tmp"))
+    args[-1] = str(tmp_path / "out.png")
+    assert main(args) == 0 and Image.open(tmp_path / "out.png").size == (32, 32)
