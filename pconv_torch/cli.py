@@ -138,7 +138,8 @@ def cmd_inpaint(args):
             generator = pretrained(args.model or default_model_name())
         device = args.device or "cpu"
         filled = fill_holes(generator.to(device), image.permute(1, 2, 0).numpy(),
-                            mask[0].numpy() < 0.5, generator.image_size, device)
+                            mask[0].numpy() < 0.5, generator.image_size, device,
+                            blend=None if args.no_blend else "poisson")
         result = torch.from_numpy(filled).permute(2, 0, 1)
     else:
         result = _evaluate.BASELINES[METHODS[args.method]](image, mask)
@@ -225,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "pconv_torch.pretrained()")
     p.add_argument("--method", default="model", choices=list(METHODS),
                    help="a trained model (default) or a classical method")
+    p.add_argument("--no-blend", action="store_true", help="paste the model's fill as it is "
+                   "(default: Poisson-blend it into the hole's surroundings)")
     p.add_argument("--device", help="device for the model (default: cpu)")
     p.set_defaults(run=cmd_inpaint)
 

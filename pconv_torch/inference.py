@@ -10,7 +10,10 @@ regions closer than a few pixels merged) it:
    training), shifted to lie inside the image;
 2. resizes the window to the model's scale (area averaging for the image; a pixel of the small
    mask is a hole if any pixel it covers is one), fills it with the generator;
-3. resizes the fill back to the window (bicubic) and pastes it into the hole's pixels only.
+3. resizes the fill back to the window (bicubic) and pastes it into the hole's pixels only;
+4. with ``blend="poisson"`` (the default of :func:`inpaint`), blends the fill into the hole's
+   surroundings (:func:`poisson_blend`): the post-processing Iizuka et al. apply to their
+   completion network's output.
 
 Memory and time therefore depend on the number of holes, not on the photograph's size: one
 window costs one generator pass at the model's scale plus the window's pixels. A hole larger
@@ -29,7 +32,7 @@ import torch.nn.functional as F
 from PIL import Image
 from scipy import ndimage
 
-__all__ = ["inpaint", "fill_holes", "context_windows"]
+__all__ = ["inpaint", "fill_holes", "context_windows", "poisson_blend"]
 
 
 def _image_array(image) -> tuple[np.ndarray, str]:
@@ -101,6 +104,56 @@ def context_windows(hole: np.ndarray, scale: int, merge: int = 4) -> list[tuple[
     return out
 
 
+def poisson_blend(fill: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Blend a fill into its surroundings by solving Poisson's equation in the hole.
+
+    Inside the hole the result keeps the *differences between neighbouring pixels* of ``fill``
+    (its texture, its edges) but not its absolute level: it solves, for every hole pixel p with
+    neighbours q (4-neighbourhood, inside the image),
+
+        sum_q (f_p - f_q) = sum_{q in hole} (fill_p - fill_q)
+
+    with f_q = image_q for neighbours outside the hole. Only differences between two hole pixels
+    are kept, so a step between the fill and the known pixels (a rim) or a constant offset (a
+    colour cast) is removed: the result meets the known pixels continuously. Outside the hole
+    the result is ``image``. One sparse solve per picture (all channels at once).
+
+    Args:
+        fill, image: (H, W, C) float arrays; hole: (H, W) bool, True = fill.
+    Returns: (H, W, C) float array, clipped to [0, 1].
+    """
+    import scipy.sparse as sparse
+    from scipy.sparse.linalg import splu
+
+    h, w = hole.shape
+    ys, xs = np.nonzero(hole)
+    n = len(ys)
+    out = np.array(image, dtype=np.float64, copy=True)
+    if n == 0:
+        return out
+    index = np.full((h, w), -1, np.int64)
+    index[ys, xs] = np.arange(n)
+    fill = np.asarray(fill, np.float64)
+    diag = np.zeros(n)
+    rhs = np.zeros((n, out.shape[2]))
+    rows, cols = [np.arange(n)], [np.arange(n)]
+    for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        qy, qx = ys + dy, xs + dx
+        inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
+        p, qy, qx = np.nonzero(inside)[0], qy[inside], qx[inside]
+        diag[p] += 1
+        in_hole = hole[qy, qx]
+        ph, pk = p[in_hole], p[~in_hole]
+        rows.append(ph)
+        cols.append(index[qy[in_hole], qx[in_hole]])
+        rhs[ph] += fill[ys[ph], xs[ph]] - fill[qy[in_hole], qx[in_hole]]
+        rhs[pk] += out[qy[~in_hole], qx[~in_hole]]
+    data = np.concatenate([diag] + [-np.ones(len(r)) for r in rows[1:]])
+    a = sparse.csc_matrix((data, (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    out[ys, xs] = splu(a).solve(rhs)
+    return np.clip(out, 0.0, 1.0)
+
+
 def _resize(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
     """(N, C, s, s) -> (N, C, size, size)."""
     if x.shape[-1] == size:
@@ -111,22 +164,26 @@ def _resize(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def fill_holes(generator, image: np.ndarray, hole: np.ndarray, scale: int, device="cpu") -> np.ndarray:
+def fill_holes(generator, image: np.ndarray, hole: np.ndarray, scale: int, device="cpu",
+               blend: str | None = None) -> np.ndarray:
     """Fill ``hole`` of ``image`` window by window (see the module docstring).
 
     Args:
         generator: ``G(image (N,3,S,S), mask (N,1,S,S) 1 = valid) -> (N,3,S,S)``.
         image: (H, W, 3) float32 in [0, 1]; hole: (H, W) bool, True = fill.
         scale: side S at which the generator runs (a multiple of its ``2**depth``).
+        blend: None (paste the generator's fill) or ``"poisson"`` (:func:`poisson_blend`).
     Returns: (H, W, 3) float32: ``image`` with its hole pixels replaced.
     """
+    if blend not in (None, "poisson"):
+        raise ValueError(f"blend must be None or 'poisson', got {blend!r}")
     out = image.copy()
     h, w = hole.shape
     if min(h, w) < scale:  # too small for a window of the model's scale: pad by reflection
         ph, pw = max(0, scale - h), max(0, scale - w)
         big = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="reflect" if min(h, w) > 1 else "edge")
         big_hole = np.pad(hole, ((0, ph), (0, pw)), mode="constant")
-        return fill_holes(generator, big, big_hole, scale, device)[:h, :w]
+        return fill_holes(generator, big, big_hole, scale, device, blend)[:h, :w]
     generator.eval()
     for top, left, side in context_windows(hole, scale):
         win = torch.from_numpy(np.ascontiguousarray(
@@ -143,11 +200,13 @@ def fill_holes(generator, image: np.ndarray, hole: np.ndarray, scale: int, devic
         g = g.clamp(0, 1)
         fill = _resize(g, side, "bicubic").clamp(0, 1)[0].numpy().transpose(1, 2, 0)
         region = hole[top:top + side, left:left + side]
+        if blend == "poisson":
+            fill = poisson_blend(fill, out[top:top + side, left:left + side], region)
         out[top:top + side, left:left + side][region] = fill[region]
     return out
 
 
-def inpaint(image, mask, model=None, device="cpu"):
+def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson"):
     """Fill the region that ``mask`` marks in ``image`` with a trained generator.
 
     Args:
@@ -156,6 +215,8 @@ def inpaint(image, mask, model=None, device="cpu"):
         model: a shipped model's name (see :func:`pconv_torch.pretrained`), a generator
             module, or None for the default shipped model.
         device: where the generator runs.
+        blend: ``"poisson"`` (default) blends each fill into its surroundings
+            (:func:`poisson_blend`); None pastes the generator's fill as it is.
     Returns:
         the inpainted image, same size; a (H, W, 3) uint8 array for uint8 or PIL input, else
         float32 in [0, 1]. Known pixels are returned unchanged.
@@ -174,7 +235,7 @@ def inpaint(image, mask, model=None, device="cpu"):
         generator = model
         scale = int(getattr(generator, "image_size", 0)) or 2 ** (generator.depth + 2)
     generator = generator.to(device)
-    filled = fill_holes(generator, arr, hole, scale, device)
+    filled = fill_holes(generator, arr, hole, scale, device, blend)
     filled = np.where(hole[..., None], filled, arr)
     if kind == "uint8":
         exact = np.asarray(image if not isinstance(image, Image.Image) else arr * 255.0)

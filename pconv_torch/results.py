@@ -17,6 +17,10 @@ with the poster's random rectangles (``rect``, the fixed evaluation set of
 * cast (8-bit levels): the largest channel of :func:`pconv_torch.evaluate.colour_bias`
   averaged over the crops, x 255, with its sign (a systematic colour cast).
 
+Rows ``"<model> + blending"`` are the model's fill Poisson-blended into the hole's surroundings
+(:func:`pconv_torch.inference.poisson_blend`), what :func:`pconv_torch.inpaint` returns by
+default.
+
 Sanity table (:func:`sanity_table`): :func:`pconv_torch.procedural.sanity_images` (flat,
 gradient, straight edge; 16 of each) with the centred hole; the hole PSNR and the largest
 error in any hole, in 8-bit levels.
@@ -33,6 +37,7 @@ import torch
 
 from . import evaluate as _ev
 from . import masks as _masks
+from .inference import poisson_blend
 from .procedural import SANITY_CASES, sanity_images
 
 __all__ = ["heldout_set", "methods_for", "composites", "heldout_table", "sanity_table", "format_rows",
@@ -56,23 +61,33 @@ def _batch_method(fn):
     return lambda x, m: torch.stack([fn(a, b) for a, b in zip(x, m)])
 
 
-def _model(generator):
+def _model(generator, blend=False):
     def run(x, m):
         generator.eval()
         with torch.no_grad():
-            return generator(x, m).float().clamp(0, 1)
+            out = generator(x, m).float().clamp(0, 1)
+        if blend:
+            out = torch.stack([torch.from_numpy(poisson_blend(
+                o.permute(1, 2, 0).numpy(), xi.permute(1, 2, 0).numpy(), mi[0].numpy() < 0.5)
+            ).permute(2, 0, 1).float() for o, xi, mi in zip(out, x, m)])
+        return out
     return run
 
 
-def methods_for(models: dict | None = None, fill=None, classical: bool = True) -> dict:
+def methods_for(models: dict | None = None, fill=None, classical: bool = True,
+                blended: tuple = ()) -> dict:
     """Batch methods ``(images (N,3,H,W) with holes zeroed, masks) -> (N,3,H,W)``: the classical
-    baselines (``fill`` = the mean-fill colour) and ``models`` (name -> generator)."""
+    baselines (``fill`` = the mean-fill colour), ``models`` (name -> generator) and, for each
+    name in ``blended``, the same model followed by Poisson blending
+    (:func:`pconv_torch.inference.poisson_blend`), named ``"<name> + blending"``."""
     out = {}
     if classical:
         for name, fn in _ev.make_baselines(mean=fill).items():
             out[name] = _batch_method(fn)
     for name, g in (models or {}).items():
         out[name] = _model(g)
+        if name in blended:
+            out[f"{name} + blending"] = _model(g, blend=True)
     return out
 
 
@@ -155,7 +170,7 @@ def main(argv=None) -> int:
     models = {name: pretrained(name) for name in names}
     size = model_scale(names[0]) if names else 64
     fill = next(iter(models.values())).fill.numpy() if models else None
-    methods = methods_for(models, fill)
+    methods = methods_for(models, fill, blended=tuple(n for n in ("mse_only", "full") if n in models))
     rows = heldout_table(methods, size)
     for family in FAMILIES:
         print(f"\nHeld-out photographs, {size}x{size}, masks '{family}' "

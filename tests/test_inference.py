@@ -189,3 +189,23 @@ def test_cli_output_is_replaced_only_by_a_complete_image(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
     args[-1] = str(tmp_path / "out.png")
     assert main(args) == 0 and Image.open(tmp_path / "out.png").size == (32, 32)
+
+
+def test_poisson_blend_removes_an_offset_and_keeps_the_texture():
+    rng = np.random.default_rng(0)
+    texture = rng.random((24, 24, 1)) * 0.2
+    image = np.repeat(0.4 + texture, 3, axis=2)
+    hole = np.zeros((24, 24), bool)
+    hole[6:18, 8:20] = True
+    tinted = image + np.array([0.2, -0.1, 0.05])  # the right texture with a colour cast
+    out = inference.poisson_blend(tinted, image, hole)
+    assert np.array_equal(out[~hole], image[~hole])
+    err, cast = np.abs(out - image)[hole].mean(), np.abs(tinted - image)[hole].mean()
+    assert err < 0.2 * cast                       # the cast is gone, the texture kept
+    # only differences between two hole pixels are kept: deep inside the hole they are exact
+    inner = out[9:15, 11:17] - out[9:15, 11:17].mean((0, 1))
+    assert np.allclose(inner, image[9:15, 11:17] - image[9:15, 11:17].mean((0, 1)), atol=0.02)
+    flat = inference.poisson_blend(np.zeros_like(image), np.full_like(image, 0.7), hole)
+    assert np.allclose(flat, 0.7)                 # a flat surrounding gives a flat fill
+    with pytest.raises(ValueError, match="blend"):
+        inference.fill_holes(None, image.astype(np.float32), hole, 32, blend="laplace")
