@@ -30,6 +30,11 @@ Usage::
     python benchmarks/bench_training.py                      # 128x128, batch 4 on CPU
     python benchmarks/bench_training.py --batch 32 --device cuda
     python benchmarks/bench_training.py --size 64 --width 0.5 --d-width 0.5 --batch 16 --phases
+    python benchmarks/bench_training.py --size 64 --width 0.5 --d-width 0.5 --batch 16 --bf16 --threads 1
+
+``--bf16`` (CPU) also times the partial-convolution phase-1 and phase-3 steps with bf16 autocast
+(the trainer's ``cpu_amp``) against float32, interleaved, and prints float32 time / bf16 time:
+the measurement behind the ``cpu`` preset's ``cpu_amp=True``.
 """
 
 from __future__ import annotations
@@ -131,6 +136,8 @@ def main(argv=None) -> dict:
                    "8192 CUDA)")
     p.add_argument("--phases", action="store_true",
                    help="also time the phase-1 and phase-2 steps (partial conv only)")
+    p.add_argument("--bf16", action="store_true",
+                   help="CPU: also time bf16 autocast (cpu_amp) against float32")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -175,6 +182,18 @@ def main(argv=None) -> dict:
             result[f"phase{ph}_s_per_step"] = t
             print(f"phase {ph} step (partial): {t:.4f} s, {batch / t:.1f} images/s, "
                   f"{batch / t * flops[ph] / 1e9:.1f} GFLOP/s")
+    if args.bf16 and device.type == "cpu":
+        if not training.cpu_has_fast_bf16():
+            print("bf16: this CPU has no native bf16 (AVX-512 BF16 / AMX); cpu_amp is ignored here")
+            return result
+        amp = {"float32": setups["partial"],
+               "bf16": _Setup(training.load_config("paper", cpu_amp=True, **base), device)}
+        assert amp["bf16"].trainer.amp and not amp["float32"].trainer.amp
+        for ph in (1, 3):
+            t = time_steps(amp, ph, args.steps, args.rounds, args.warmup)
+            result[f"bf16_speedup_phase{ph}"] = t["float32"] / t["bf16"]
+            print(f"phase {ph} step (partial): float32 {t['float32']:.4f} s, bf16 {t['bf16']:.4f} s, "
+                  f"float32 / bf16 = {t['float32'] / t['bf16']:.2f}")
     return result
 
 
