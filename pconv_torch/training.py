@@ -863,6 +863,8 @@ class _Trainer:
         self.samples_dir = self.out / "samples"
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
+            for stale in self.out.glob(f".{CHECKPOINT_NAME}.*.tmp"):  # left by a killed save
+                stale.unlink(missing_ok=True)
 
         torch.manual_seed(config.seed)
         np.random.seed(config.seed % 2 ** 32)
@@ -929,6 +931,15 @@ class _Trainer:
                         w.writerows(rows)
 
     def save(self):
+        bad = [name for net in (self.g, self.d) for name, t in net.state_dict().items()
+               if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+        if bad:  # never call a checkpoint with diverged weights a good one
+            ck = str(self.ckpt_path) if self.last_saved_step is not None else None
+            raise TrainingDiverged(
+                f"training diverged: non-finite weights ({', '.join(bad[:3])}) at step "
+                f"{self.step}; not saved, the last good checkpoint (step "
+                f"{self.last_saved_step}) is kept", phase=_phase_of(self.step, self.cfg.iterations)[0],
+                iteration=0, step=self.step, term="weights", checkpoint=ck)
         if self.main:
             phase, it = _phase_of(min(self.step, max(self.cfg.total_steps - 1, 0)),
                                   self.cfg.iterations)

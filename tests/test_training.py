@@ -307,3 +307,26 @@ def test_cuda_training_runs(tmp_path, images):
     assert r["status"] == "finished" and r["device"].startswith("cuda")
     g = load_generator(tmp_path)  # loads on the CPU
     assert g.fill.device.type == "cpu"
+
+
+def test_weights_that_overflow_are_never_saved_as_good(tmp_path):
+    cfg = tiny(phase1_iters=4, phase2_iters=0, phase3_iters=0, checkpoint_every=2)
+    train(cfg, out_dir=tmp_path, progress=False, max_steps=2)
+    good = load_checkpoint(tmp_path)
+    trainer = training._Trainer(cfg, None, tmp_path, True, "cpu", False, None)
+    with torch.no_grad():
+        trainer.g.layers[0].conv.weight.fill_(float("inf"))  # as a huge learning rate leaves them
+    with pytest.raises(TrainingDiverged, match="non-finite weights"):
+        trainer.save()
+    after = load_checkpoint(tmp_path)
+    assert after["step"] == good["step"]
+    assert torch.equal(after["generator"]["layers.0.conv.weight"],
+                       good["generator"]["layers.0.conv.weight"])
+
+
+def test_stale_temporary_checkpoints_are_removed_at_start(tmp_path):
+    stale = tmp_path / f".{training.CHECKPOINT_NAME}.abc123.tmp"
+    tmp_path.mkdir(exist_ok=True)
+    stale.write_bytes(b"half a checkpoint")
+    train(tiny(phase1_iters=1, phase2_iters=0, phase3_iters=0), out_dir=tmp_path, progress=False)
+    assert not stale.exists() and (tmp_path / training.CHECKPOINT_NAME).is_file()
