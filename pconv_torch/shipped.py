@@ -173,6 +173,7 @@ def export(run_dir, name: str, weights_dir=None, **extra) -> dict:
     path = out / f"{name}.safetensors"
     tmp = path.with_suffix(".tmp")
     save_file(weights, str(tmp))
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     for log in ("log.csv", "eval.csv"):  # the training curves, for the book
         src = Path(run_dir) / log
@@ -193,6 +194,7 @@ def export(run_dir, name: str, weights_dir=None, **extra) -> dict:
     with os.fdopen(fd, "w") as f:
         json.dump(man, f, indent=1, sort_keys=True)
         f.write("\n")
+    os.chmod(tmp_name, 0o644)
     os.replace(tmp_name, out / MANIFEST)
     return entry
 
