@@ -23,11 +23,17 @@ Reproduce every file from scratch (``runs/shipped/<name>/`` hold the training ru
 run resumes)::
 
     python -m pconv_torch.shipped --out runs/shipped
+
+or, on two cores, two models at a time with one thread each (as the shipped files were made)::
+
+    OMP_NUM_THREADS=1 python -m pconv_torch.shipped --only full global_only &
+    OMP_NUM_THREADS=1 python -m pconv_torch.shipped --only mse_only plain_conv
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -187,16 +193,33 @@ def export(run_dir, name: str, weights_dir=None, **extra) -> dict:
         "description": SHIPPED.get(name, ("", {}))[0], "steps": int(state["step"]),
         "train_config": cfg.to_dict(), **extra,
     }
-    man = manifest(out)
-    man["models"][name] = entry
-    man["reproduce"] = "python -m pconv_torch.shipped --out runs/shipped"
-    fd, tmp_name = tempfile.mkstemp(dir=out, prefix=".manifest.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(man, f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.chmod(tmp_name, 0o644)
-    os.replace(tmp_name, out / MANIFEST)
+    with _locked(out / ".manifest.lock"):  # two trainings may export at the same time
+        man = manifest(out)
+        man["models"][name] = entry
+        man["reproduce"] = "python -m pconv_torch.shipped --out runs/shipped"
+        fd, tmp_name = tempfile.mkstemp(dir=out, prefix=".manifest.", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(man, f, indent=1, sort_keys=True)
+            f.write("\n")
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, out / MANIFEST)
     return entry
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path`` (POSIX ``flock``; no locking where that is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def main(argv=None) -> int:
