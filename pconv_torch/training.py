@@ -728,6 +728,28 @@ def lr_scale(step: int, total: int, decay: float) -> float:
     return 1.0 - 0.9 * (step - start) / max(total - start, 1.0)
 
 
+def _trim_csv(path: Path, fields, step: int) -> None:
+    """Keep the rows of the CSV log ``path`` up to ``step`` (a resumed run rewrites what came
+    after its checkpoint). Rewritten atomically: a kill at that moment leaves the old file."""
+    try:
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+    except (KeyError, TypeError, ValueError, csv.Error) as e:
+        raise ValueError(f"{path}: unreadable log row ({type(e).__name__}: {e}); move the file "
+                         "away to resume without it") from None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            w = csv.DictWriter(f, fields)
+            w.writeheader()
+            w.writerows(rows)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def cpu_has_fast_bf16() -> bool:
     """True where the CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX flags in Linux's
     /proc/cpuinfo). Elsewhere bf16 is emulated and slower than float32, so ``cpu_amp`` is
@@ -923,12 +945,7 @@ class _Trainer:
         if self.main:  # drop rows written after the checkpoint
             for path, fields in ((self.log_path, _LOG_FIELDS), (self.eval_path, EVAL_FIELDS)):
                 if path.exists():
-                    with open(path, newline="") as f:
-                        rows = [r for r in csv.DictReader(f) if int(r["step"]) <= self.step]
-                    with open(path, "w", newline="") as f:
-                        w = csv.DictWriter(f, fields)
-                        w.writeheader()
-                        w.writerows(rows)
+                    _trim_csv(path, fields, self.step)
 
     def save(self):
         bad = [name for net in (self.g, self.d) for name, t in net.state_dict().items()

@@ -330,3 +330,15 @@ def test_stale_temporary_checkpoints_are_removed_at_start(tmp_path):
     stale.write_bytes(b"half a checkpoint")
     train(tiny(phase1_iters=1, phase2_iters=0, phase3_iters=0), out_dir=tmp_path, progress=False)
     assert not stale.exists() and (tmp_path / training.CHECKPOINT_NAME).is_file()
+
+
+def test_a_garbage_log_row_is_named_on_resume_and_the_log_is_kept(tmp_path):
+    cfg = tiny(phase1_iters=4, phase2_iters=0, phase3_iters=0, checkpoint_every=2)
+    train(cfg, out_dir=tmp_path, progress=False, max_steps=2)
+    log = tmp_path / "log.csv"
+    with open(log, "a") as f:
+        f.write("not-a-step,1,1\n")
+    before = log.read_bytes()
+    with pytest.raises(ValueError, match=r"log\.csv: unreadable log row"):
+        train(cfg, out_dir=tmp_path, progress=False)
+    assert log.read_bytes() == before and not list(tmp_path.glob(".log.csv.*.tmp"))
