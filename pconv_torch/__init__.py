@@ -17,7 +17,16 @@ from .partial_conv import PartialConv2d, check_binary_mask, partial_conv2d, part
 from .summary import architecture_table, format_table
 from .training import PRESETS, TrainConfig, TrainingDiverged, load_config, load_generator, train
 from .inference import inpaint
-from .shipped import pretrained
+
+
+def pretrained(name: str | None = None, weights_dir=None):
+    """The shipped generators: ``pretrained()`` lists their names, ``pretrained(name)``
+    returns one in eval mode, its file checked against the manifest's SHA-256 (see
+    :func:`pconv_torch.shipped.pretrained`, imported on first use so that
+    ``python -m pconv_torch.shipped`` runs cleanly)."""
+    from .shipped import pretrained as _pretrained
+
+    return _pretrained(name, weights_dir)
 
 __all__ = [
     "inpaint",
