@@ -1,9 +1,13 @@
 """Take the README's picture of the book: docs/book.png (run `make book` first).
 
-    .venv/bin/python scripts/screenshot_book.py [PAGE] [--out docs/book.png]
+    .venv/bin/python scripts/screenshot_book.py [PAGE] [--out docs/book.png] [--near TEXT]
 
 Serves book/_build/html on 127.0.0.1 and photographs PAGE (default: the partial-convolution
-chapter, scrolled to its first figure) with Debian's Chromium, as the browser tests do.
+chapter, scrolled to its first figure; with ``--near``, to the first figure after the heading
+that contains TEXT) with Debian's Chromium, as the browser tests do. The README's second picture:
+
+    .venv/bin/python scripts/screenshot_book.py notebooks/05_training_phases.html \
+        --near "fills, large" --out docs/results.jpg
 """
 import argparse
 import io
@@ -22,6 +26,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("page", nargs="?", default="notebooks/02_partial_convolution_from_scratch.html")
     parser.add_argument("--out", default=str(REPO / "docs" / "book.png"))
+    parser.add_argument("--near", help="photograph the first figure after the heading with this text")
     args = parser.parse_args(argv)
     html = REPO / "book" / "_build" / "html"
     if not (html / args.page).is_file():
@@ -34,16 +39,32 @@ def main(argv=None):
         page.goto(base + args.page, wait_until="load")
         page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise")
         page.evaluate("MathJax.startup.promise")
-        figure = page.locator("div.cell_output img").first
-        figure.scroll_into_view_if_needed()
-        page.evaluate("window.scrollBy(0, -200)")
+        if args.near:
+            found = page.evaluate("""(t) => {
+                const heads = [...document.querySelectorAll('article h1, article h2, article h3')];
+                const h = heads.find(e => e.textContent.includes(t));
+                if (!h) return false;
+                const imgs = [...document.querySelectorAll('article div.cell_output img')];
+                const img = imgs.find(i => h.compareDocumentPosition(i) & Node.DOCUMENT_POSITION_FOLLOWING);
+                (img || h).scrollIntoView(); window.scrollBy(0, -40); return true; }""", args.near)
+            if not found:
+                sys.exit(f"no heading containing {args.near!r} on {args.page}")
+            page.wait_for_timeout(300)
+        else:
+            figure = page.locator("div.cell_output img").first
+            figure.scroll_into_view_if_needed()
+            page.evaluate("window.scrollBy(0, -200)")
         png = page.screenshot()
         browser.close()
     if guard.blocked:
         sys.exit(f"the page tried to leave the machine: {guard.blocked}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=128).save(out, optimize=True)
+    shot = Image.open(io.BytesIO(png)).convert("RGB")
+    if out.suffix.lower() in (".jpg", ".jpeg"):  # photographs: no palette banding
+        shot.save(out, quality=88, optimize=True)
+    else:
+        shot.quantize(colors=128).save(out, optimize=True)
     print(f"wrote {out} ({out.stat().st_size // 1024} KiB)")
 
 
