@@ -1,5 +1,5 @@
 """The poster's networks: a partial-convolution U-Net generator (Table 1) and global + local
-discriminators (Table 2), read as in DESIGN.md.
+discriminators (Table 2), read as the book's first page lists (conventions and readings).
 
 Mask convention: **1 = valid (known) pixel, 0 = hole.** Images are (N, 3, H, W) float in [0, 1].
 
