@@ -156,23 +156,14 @@ def cmd_inpaint(args):
 def _write_image_atomically(image: Image.Image, out: Path) -> None:
     """Save to a temporary file beside ``out``, then rename it: an existing ``out`` is replaced
     only by a complete image (never left truncated, e.g. on a full disk)."""
-    import tempfile
+    from .fileio import atomic_write
 
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
         fmt = Image.registered_extensions().get(out.suffix.lower())
         if fmt is None:
             raise ValueError(f"unknown image extension {out.suffix!r} (use .png, .jpg, ...)")
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                image.save(f, format=fmt)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(out) as f:
+            image.save(f, format=fmt)
     except (ValueError, OSError) as e:
         raise CommandError(f"{out}: cannot write the result ({e})") from None
 

@@ -466,7 +466,8 @@ def color_jitter(x: torch.Tensor, rng: np.random.Generator, strength: float) -> 
     gain = np.exp(rng.normal(0, strength / 3, 3)).astype(np.float32).reshape(3, 1, 1)
     grey = a.mean(axis=0, keepdims=True)
     a = grey + (a - grey) * np.float32(sat)
-    a = (a - a.mean()) * np.float32(c) + a.mean()
+    mean = a.mean()
+    a = (a - mean) * np.float32(c) + mean
     a = a * np.float32(b) * gain
     return torch.from_numpy(np.clip(a, 0, 1).astype(np.float32))
 

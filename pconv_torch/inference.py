@@ -62,9 +62,10 @@ def _image_array(image) -> tuple[np.ndarray, str]:
 
 def _hole_array(mask, shape) -> np.ndarray:
     """PIL image or (H, W) array, non-zero / white = fill -> (H, W) bool hole map."""
-    if isinstance(mask, Image.Image):
-        m = np.asarray(mask.convert("L"), np.float32) / 255.0
-        hole = m >= 0.5
+    if isinstance(mask, Image.Image):  # white = fill, any mode: the package's one converter
+        from .masks import mask_from_image
+
+        hole = mask_from_image(mask)[0].numpy() < 0.5
     else:
         m = np.asarray(mask)
         if m.ndim == 3 and m.shape[0] == 1:
@@ -190,9 +191,10 @@ def fill_holes(generator, image: np.ndarray, hole: np.ndarray, scale: int, devic
             out[top:top + side, left:left + side].transpose(2, 0, 1)))[None]
         win_hole = torch.from_numpy(hole[top:top + side, left:left + side].astype(np.float32))[None, None]
         small = _resize(win, scale, "area")
-        small_valid = (_resize(win_hole, scale, "area") <= 0).float()  # any hole -> hole
+        hole_share = _resize(win_hole, scale, "area")  # fraction of hole under each small pixel
+        small_valid = (hole_share <= 0).float()  # any hole -> hole
         if bool(small_valid.all()):  # a hole thinner than one small pixel: keep it a hole
-            small_valid = (_resize(win_hole, scale, "area") < 0.5).float()
+            small_valid = (hole_share < 0.5).float()
         g = generator(small.to(device), small_valid.to(device)).float().cpu()
         if not bool(torch.isfinite(g).all()):
             raise ValueError("the generator produced NaN or infinite values: its weights are "
@@ -224,23 +226,16 @@ def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson"
     Raises ValueError naming the problem for bad shapes, an empty or full mask, non-finite
     values or an unknown model name.
     """
-    from .shipped import default_model_name, model_scale, pretrained
+    from .shipped import default_model_name, pretrained
 
     arr, kind = _image_array(image)
     hole = _hole_array(mask, arr.shape[:2])
     if model is None or isinstance(model, str):
-        name = model or default_model_name()
-        generator, scale = pretrained(name), model_scale(name)
-    else:
-        generator = model
-        scale = int(getattr(generator, "image_size", 0)) or 2 ** (generator.depth + 2)
-    generator = generator.to(device)
-    filled = fill_holes(generator, arr, hole, scale, device, blend)
+        model = pretrained(model or default_model_name())
+    # the scale it was trained at (shipped models and load_generator record it)
+    scale = int(getattr(model, "image_size", 0)) or 2 ** (model.depth + 2)
+    filled = fill_holes(model.to(device), arr, hole, scale, device, blend)
     filled = np.where(hole[..., None], filled, arr)
-    if kind == "uint8":
-        exact = np.asarray(image if not isinstance(image, Image.Image) else arr * 255.0)
-        res = np.clip(np.rint(filled * 255.0), 0, 255).astype(np.uint8)
-        if not isinstance(image, Image.Image) and exact.ndim == 3:
-            res = np.where(hole[..., None], res, exact[..., :3])  # known pixels bit-exact
-        return res
+    if kind == "uint8":  # known pixels: rint(255 * (v / 255)) == v exactly
+        return np.clip(np.rint(filled * 255.0), 0, 255).astype(np.uint8)
     return filled.astype(np.float32)

@@ -26,7 +26,6 @@ import torch
 
 from . import data as _data
 from . import evaluate as _evaluate
-from . import masks as _masks
 
 __all__ = ["GeneralisationMonitor", "EVAL_FIELDS", "read_eval_log", "REFERENCE_METHODS", "plot_curves"]
 
@@ -35,28 +34,11 @@ REFERENCE_METHODS = ("mean fill", "OpenCV Telea", "OpenCV Navier-Stokes",
                      "scikit-image biharmonic")
 
 
-def heldout_crops(size: int, n: int | None = None) -> torch.Tensor:
-    """``n`` crops of the held-out photographs, evenly spaced over all of them and all crop
-    scales (all 138 when ``n`` is None). Returns (n, 3, size, size)."""
-    ds = _data.EmbeddedPhotos("test", size=size)
-    n = len(ds) if n is None else min(int(n), len(ds))
-    idx = np.unique(np.linspace(0, len(ds) - 1, n).round().astype(int))
-    return torch.stack([ds[int(i)] for i in idx])
-
-
 def train_crops(size: int, n: int, seed: int = 0) -> torch.Tensor:
     """``n`` fixed crops of the training photographs (no jitter, no procedural images).
     Returns (n, 3, size, size)."""
     ds = _data.EmbeddedPhotos("train", size=size, length=n, seed=seed + 1000)
     return torch.stack([ds[i] for i in range(n)])
-
-
-def eval_masks(family: str, n: int, size: int, seed: int = 2024) -> torch.Tensor:
-    """Fixed masks: ``center`` (one centred square of side size/2 for every image) or any
-    family of :mod:`pconv_torch.masks` from its fixed evaluation stream. (n, 1, size, size)."""
-    if family == "center":
-        return _masks.centered_square_mask(size)[None].repeat(n, 1, 1, 1)
-    return _masks.make_eval_masks(family, n, size, seed)
 
 
 class GeneralisationMonitor:
@@ -71,16 +53,17 @@ class GeneralisationMonitor:
 
     def __init__(self, size: int, n: int = 48, families=("center", "rect"), seed: int = 0):
         self.size, self.families = size, tuple(families)
-        held = heldout_crops(size, n)
-        self.sets = {"heldout": held, "train": train_crops(size, len(held), seed)}
-        self.masks = {f: eval_masks(f, len(held), size) for f in self.families}
+        # the project's fixed evaluation set (evaluate.default_test_set), n crops of it
+        held = {f: _evaluate.default_test_set(n, f, size=size) for f in self.families}
+        images = next(iter(held.values()))[0]
+        self.sets = {"heldout": images, "train": train_crops(size, len(images), seed)}
+        self.masks = {f: m for f, (_, m) in held.items()}
 
     def _rows(self, method_name, run, step, phase) -> list[dict]:
         rows = []
         for split, images in self.sets.items():
             for family, masks in self.masks.items():
-                out = run(images * masks, masks)
-                out = masks * images + (1 - masks) * out
+                out = _data.composite(images, run(images * masks, masks), masks)
                 rows.append({
                     "step": step, "phase": phase, "method": method_name, "split": split,
                     "masks": family,

@@ -37,23 +37,14 @@ import torch
 
 from . import evaluate as _ev
 from . import masks as _masks
+from .data import composite
 from .inference import poisson_blend
 from .procedural import SANITY_CASES, sanity_images
 
-__all__ = ["heldout_set", "methods_for", "composites", "heldout_table", "sanity_table", "format_rows",
+__all__ = ["methods_for", "composites", "heldout_table", "sanity_table", "format_rows",
            "HELDOUT_COLUMNS", "SANITY_COLUMNS"]
 
 FAMILIES = ("center", "rect")
-
-
-def heldout_set(size: int = 64, family: str = "center"):
-    """All held-out crops with a fixed mask set: ``(images (138,3,S,S), masks (138,1,S,S))``."""
-    from .monitor import eval_masks, heldout_crops
-
-    images = heldout_crops(size)
-    if family == "rect":
-        return images, _masks.eval_mask_set("rect", n=len(images), size=size)
-    return images, eval_masks(family, len(images), size)
 
 
 def _batch_method(fn):
@@ -93,15 +84,14 @@ def methods_for(models: dict | None = None, fill=None, classical: bool = True,
 
 def composites(method, images, masks):
     """``M*I + (1-M)*method(I*M, M)`` for a batch method (see :func:`methods_for`)."""
-    out = method(images * masks, masks)
-    return masks * images + (1 - masks) * out
+    return composite(images, method(images * masks, masks), masks)
 
 
 def heldout_table(methods: dict, size: int = 64, families=FAMILIES) -> list[dict]:
     """One row per (family, method); see the module docstring for the columns."""
     rows = []
     for family in families:
-        images, masks = heldout_set(size, family)
+        images, masks = _ev.default_test_set(None, family, size=size)
         truth_detail = np.nanmean(_ev.detail(images, masks))
         for name, method in methods.items():
             out = composites(method, images, masks)

@@ -36,12 +36,12 @@ import argparse
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import torch
+
+from .fileio import atomic_write
 
 __all__ = ["pretrained", "default_model_name", "model_scale", "manifest", "SHIPPED",
            "shipped_config", "export", "training_curves", "WEIGHTS_DIR"]
@@ -162,7 +162,7 @@ def pretrained(name: str | None = None, weights_dir=None):
 def export(run_dir, name: str, weights_dir=None, **extra) -> dict:
     """Write the generator of the training run ``run_dir`` as ``<name>.safetensors`` and
     record it in the manifest (atomically). Returns the manifest entry."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from .training import load_checkpoint
 
@@ -177,16 +177,13 @@ def export(run_dir, name: str, weights_dir=None, **extra) -> dict:
     out = Path(weights_dir or WEIGHTS_DIR)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.safetensors"
-    tmp = path.with_suffix(".tmp")
-    save_file(weights, str(tmp))
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        f.write(save(weights))
     for log in ("log.csv", "eval.csv"):  # the training curves, for the book
         src = Path(run_dir) / log
         if src.is_file():
-            dst = out / f"{name}.{log}"
-            dst.with_suffix(".tmp").write_bytes(src.read_bytes())
-            os.replace(dst.with_suffix(".tmp"), dst)
+            with atomic_write(out / f"{name}.{log}") as f:
+                f.write(src.read_bytes())
     entry = {
         "file": path.name, "sha256": _sha256(path), "image_size": cfg.image_size,
         "generator": {"width": cfg.width, "depth": cfg.depth, "norm": cfg.norm, "conv": cfg.conv},
@@ -197,12 +194,9 @@ def export(run_dir, name: str, weights_dir=None, **extra) -> dict:
         man = manifest(out)
         man["models"][name] = entry
         man["reproduce"] = "python -m pconv_torch.shipped --out runs/shipped"
-        fd, tmp_name = tempfile.mkstemp(dir=out, prefix=".manifest.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
+        with atomic_write(out / MANIFEST, "w") as f:
             json.dump(man, f, indent=1, sort_keys=True)
             f.write("\n")
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, out / MANIFEST)
     return entry
 
 

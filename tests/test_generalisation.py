@@ -152,8 +152,11 @@ def test_resume_drops_eval_rows_after_the_checkpoint(tmp_path):
     cfg = _tiny(checkpoint_every=2)
     training.train(cfg, out_dir=tmp_path, progress=False, max_steps=3)  # saves at 2 and 3
     before = monitor.read_eval_log(tmp_path)
+    with open(tmp_path / "eval.csv", "a") as f:  # as if killed after scoring, before saving
+        f.write("5,2,generator,heldout,center,99.0,0.5,0.1\n")
     training.train(cfg, out_dir=tmp_path, progress=False)
     rows = monitor.read_eval_log(tmp_path)
+    assert not any(r["psnr_hole"] == 99.0 for r in rows)  # the unsaved row was dropped
     gen_steps = [r["step"] for r in rows if r["method"] == "generator" and r["split"] == "heldout"
                  and r["masks"] == "center"]
     assert gen_steps == sorted(set(gen_steps)) and gen_steps[-1] == cfg.total_steps
@@ -170,7 +173,7 @@ def test_bad_training_options_are_named():
 
 # ---- the results tables ----------------------------------------------------------------------
 def test_results_sanity_table_separates_exact_and_poor_methods():
-    images, masks = results.heldout_set(32, "center")
+    images, masks = E.default_test_set(None, "center", size=32)
     assert images.shape == (138, 3, 32, 32) and masks.shape == (138, 1, 32, 32)
     methods = results.methods_for(classical=True)
     rows = results.sanity_table({"mean fill": methods["mean fill"],
