@@ -74,9 +74,11 @@ class GeneralisationMonitor:
                 })
         return rows
 
-    def score(self, generator, step: int, phase: int, device="cpu", autocast=None) -> list[dict]:
-        """Rows (dicts with :data:`EVAL_FIELDS`) for ``generator`` at ``step``; the generator
-        runs in eval mode under no_grad and is put back in the mode it was in."""
+    def score(self, generator, step: int, phase: int, device="cpu", autocast=None,
+              name: str = "generator") -> list[dict]:
+        """Rows (dicts with :data:`EVAL_FIELDS`, method ``name``) for ``generator`` at
+        ``step``; the generator runs in eval mode under no_grad and is put back in the mode
+        it was in."""
         was = generator.training
         generator.eval()
 
@@ -86,7 +88,7 @@ class GeneralisationMonitor:
                 return generator(x.to(device), m.to(device)).float().clamp(0, 1).cpu()
 
         try:
-            return self._rows("generator", run, step, phase)
+            return self._rows(name, run, step, phase)
         finally:
             generator.train(was)
 

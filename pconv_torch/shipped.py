@@ -171,7 +171,8 @@ def export(run_dir, name: str, weights_dir=None, **extra) -> dict:
     if state["step"] < cfg.total_steps:
         raise ValueError(f"{run_dir}: training is not finished (step {state['step']} of "
                          f"{cfg.total_steps}); run it to the end first")
-    weights = {k: v.contiguous() for k, v in state["generator"].items()}
+    # the averaged weights when the run kept them (TrainConfig.ema), as load_generator does
+    weights = {k: v.contiguous() for k, v in state.get("generator_ema", state["generator"]).items()}
     if not all(bool(torch.isfinite(v).all()) for v in weights.values()):
         raise ValueError(f"{run_dir}: the generator has non-finite weights; not exported")
     out = Path(weights_dir or WEIGHTS_DIR)

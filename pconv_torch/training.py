@@ -69,6 +69,7 @@ composite M*I + (1-M)*G(I), ground truth), ``tb/`` (TensorBoard, only if install
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import dataclasses
 import difflib
@@ -133,7 +134,9 @@ class TrainConfig:
     steps at the end of the schedule over which both learning rates fall linearly to a tenth
     (0 = constant, the poster's default; a pure function of the step, so resume stays exact);
     loss weights ``adv_weight`` (1/2000)
-    and ``valid_weight`` (1/6).
+    and ``valid_weight`` (1/6); ``ema``: decay of an exponential moving average of G's
+    weights, updated after every G step (0 = none, the poster's default); when set, the
+    averaged generator is the one sampled, scored and loaded by :func:`load_generator`.
 
     Data: ``data`` = ``"embedded"`` (the embedded photographs),
     ``"places365:ROOT"``, or an image folder path (only used when :func:`train` gets no
@@ -171,6 +174,7 @@ class TrainConfig:
     betas: tuple = (0.5, 0.999)
     adv_weight: float = 1 / 2000
     valid_weight: float = 1 / 6
+    ema: float = 0.0
     data: str = "embedded"
     masks: str = "rect"
     epoch_length: int = 1024
@@ -222,7 +226,7 @@ class TrainConfig:
                 bad(name, "must be an integer")
             setattr(self, name, int(v))
         for name in ("width", "d_width", "lr_g", "lr_d", "adv_weight", "valid_weight",
-                     "procedural", "jitter", "lr_decay"):
+                     "procedural", "jitter", "lr_decay", "ema"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 bad(name, "must be a finite number")
@@ -251,6 +255,8 @@ class TrainConfig:
         for name in ("procedural", "jitter", "lr_decay"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 bad(name, "must be in [0, 1]")
+        if not 0.0 <= self.ema < 1.0:
+            bad("ema", "must be in [0, 1) (0 = no weight averaging)")
         for name in ("phase1_iters", "phase2_iters", "phase3_iters", "num_workers", "eval_every"):
             if getattr(self, name) < 0:
                 bad(name, "must be >= 0")
@@ -283,12 +289,12 @@ PRESETS: dict[str, TrainConfig] = {
         phase1_iters=6, phase2_iters=3, phase3_iters=6, lr_g=1e-3, lr_d=1e-3,
         epoch_length=64, log_every=1, sample_every=5, checkpoint_every=5, n_samples=4,
         tensorboard=False),
-    # The shipped models (pconv_torch.shipped): about half an hour per run on one CPU core
-    # with bf16 autocast; see the justification in load_config's docstring.
+    # The shipped models (pconv_torch.shipped), with bf16 autocast on the CPU; see the
+    # justification in load_config's docstring.
     "cpu": TrainConfig(
         image_size=64, width=0.5, d_width=0.5, batch_size=16,
-        phase1_iters=4000, phase2_iters=500, phase3_iters=2000,
-        lr_g=5e-4, lr_d=2e-4, betas=(0.9, 0.999), lr_decay=0.3,
+        phase1_iters=6000, phase2_iters=500, phase3_iters=3000,
+        lr_g=5e-4, lr_d=2e-4, betas=(0.9, 0.999), lr_decay=0.3, ema=0.998,
         procedural=0.5, jitter=0.1, cpu_amp=True, eval_every=500,
         log_every=25, sample_every=500, checkpoint_every=500),
     # What the book's notebooks train live (notebooks 5-8: PCONV_PRESET, default "book"): the
@@ -642,13 +648,15 @@ def read_log(out_dir) -> dict:
 
 def load_generator(path, map_location="cpu"):
     """The trained :class:`~pconv_torch.networks.Generator` from a training checkpoint
-    (``path`` = file or ``out_dir``), in eval mode, with its ``fill`` buffer (training mean).
+    (``path`` = file or ``out_dir``), in eval mode, with its ``fill`` buffer (training mean):
+    the averaged weights when the run kept them (``ema`` > 0), else the trained ones.
     Errors as :func:`load_checkpoint`."""
     state = load_checkpoint(path, map_location)
     cfg = state["config_obj"]
-    g, _ = build_models(cfg, fill=state["generator"]["fill"].tolist())
+    weights = state.get("generator_ema", state["generator"])
+    g, _ = build_models(cfg, fill=weights["fill"].tolist())
     try:
-        g.load_state_dict(state["generator"])
+        g.load_state_dict(weights)
     except RuntimeError as e:
         raise ValueError(f"{_resolve(path)}: generator weights do not match its configuration: "
                          f"{str(e)[:300]}") from None
@@ -874,6 +882,8 @@ class _Trainer:
         if self.channels_last:
             self.g.to(memory_format=torch.channels_last)
             self.d.to(memory_format=torch.channels_last)
+        # the averaged generator (config.ema > 0): a frozen copy that trails G's weights
+        self.g_ema = copy.deepcopy(self.g).eval().requires_grad_(False) if config.ema else None
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=config.lr_g, betas=config.betas)
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=config.lr_d, betas=config.betas)
         self.step = 0
@@ -906,6 +916,8 @@ class _Trainer:
                           "with a different global batch", stacklevel=3)
         self.g.load_state_dict(state["generator"])
         self.d.load_state_dict(state["discriminator"])
+        if self.g_ema is not None:
+            self.g_ema.load_state_dict(state["generator_ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         _set_rng_state(state["rng"])
@@ -920,7 +932,8 @@ class _Trainer:
                     _trim_csv(path, fields, self.step)
 
     def save(self):
-        bad = [name for net in (self.g, self.d) for name, t in net.state_dict().items()
+        nets = (self.g, self.d) + ((self.g_ema,) if self.g_ema is not None else ())
+        bad = [name for net in nets for name, t in net.state_dict().items()
                if t.is_floating_point() and not bool(torch.isfinite(t).all())]
         if bad:  # never call a checkpoint with diverged weights a good one
             ck = str(self.ckpt_path) if self.last_saved_step is not None else None
@@ -939,6 +952,7 @@ class _Trainer:
                 "generator": self.g.state_dict(), "discriminator": self.d.state_dict(),
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                 "rng": _rng_state(), "world_size": self.world,
+                **({"generator_ema": self.g_ema.state_dict()} if self.g_ema is not None else {}),
                 "sampler": {"position": self.position, "seed": self.cfg.seed,
                             "global_batch": self.cfg.batch_size * self.world},
                 "losses": {k: float(v) for k, v in self.last.items()},
@@ -953,10 +967,32 @@ class _Trainer:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    @property
+    def g_shown(self):
+        """The generator that is sampled, scored and exported: the average if ``ema`` > 0."""
+        return self.g_ema if self.g_ema is not None else self.g
+
+    def _update_ema(self):
+        """g_ema <- d * g_ema + (1 - d) * g after a G step; d ramps up to ``ema`` over the
+        first steps (d = min(ema, (1 + step) / (10 + step))), so the start is not averaged
+        with the random initialisation for long."""
+        if self.g_ema is None:
+            return
+        decay = min(self.cfg.ema, (1 + self.step) / (10 + self.step))
+        with torch.no_grad():
+            for avg, p in zip(self.g_ema.parameters(), self.g.parameters()):
+                avg.lerp_(p, 1.0 - decay)
+            for avg, b in zip(self.g_ema.buffers(), self.g.buffers()):
+                avg.copy_(b)
+
     def _evaluate(self, monitor, phase):
-        """Score G on held-out and training crops; append the rows to eval.csv."""
+        """Score G on held-out and training crops; append the rows to eval.csv (with ``ema``,
+        the averaged G as "generator" and the trained weights as "generator (raw)")."""
         rows = [] if self.eval_path.exists() else monitor.reference_rows(self.g.fill.cpu())
-        rows += monitor.score(self.g, self.step, phase, self.device, self._autocast)
+        rows += monitor.score(self.g_shown, self.step, phase, self.device, self._autocast)
+        if self.g_ema is not None:
+            rows += monitor.score(self.g, self.step, phase, self.device, self._autocast,
+                                  name="generator (raw)")
         new = not self.eval_path.exists()
         with open(self.eval_path, "a", newline="") as f:
             w = csv.DictWriter(f, EVAL_FIELDS)
@@ -1002,6 +1038,7 @@ class _Trainer:
             self.opt_g.zero_grad(set_to_none=True)
             l_mse.backward()
             self.opt_g.step()
+            self._update_ema()
             terms.update(self._mse_terms(out, x, m), l_mse=l_mse)
         elif phase == 2:
             with torch.no_grad(), self._autocast():
@@ -1039,6 +1076,7 @@ class _Trainer:
                 self.opt_g.zero_grad(set_to_none=True)
                 l_g.backward()
                 self.opt_g.step()
+                self._update_ema()
             finally:
                 for p in self.d.parameters():
                     p.requires_grad_(True)
@@ -1068,11 +1106,12 @@ class _Trainer:
         if not self.main:
             return None
         images, masks = preview
-        was = self.g.training
-        self.g.eval()
+        g = self.g_shown
+        was = g.training
+        g.eval()
         with torch.no_grad(), self._autocast():
-            out = self.g(images.to(self.device), masks.to(self.device)).float()
-        self.g.train(was)
+            out = g(images.to(self.device), masks.to(self.device)).float()
+        g.train(was)
         from PIL import Image
 
         self.samples_dir.mkdir(parents=True, exist_ok=True)

@@ -342,3 +342,31 @@ def test_a_garbage_log_row_is_named_on_resume_and_the_log_is_kept(tmp_path):
     with pytest.raises(ValueError, match=r"log\.csv: unreadable log row"):
         train(cfg, out_dir=tmp_path, progress=False)
     assert log.read_bytes() == before and not list(tmp_path.glob(".log.csv.*.tmp"))
+
+
+def test_weight_average_is_the_generator_that_is_kept(tmp_path, images):
+    """``ema``: after the first G step the average is 0.1 * initial + 0.9 * trained weights
+    (the decay ramps up from 1/10); it resumes exactly and is what load_generator returns."""
+    cfg = tiny(ema=0.9, phase1_iters=1, phase2_iters=0, phase3_iters=0)
+    train(cfg, data=images, out_dir=tmp_path / "init", progress=False, max_steps=0)
+    train(cfg, data=images, out_dir=tmp_path / "one", progress=False)
+    init = load_checkpoint(tmp_path / "init")["generator"]
+    one = load_checkpoint(tmp_path / "one")
+    moved = 0
+    for k, w in one["generator"].items():
+        want = 0.1 * init[k] + 0.9 * w if k != "fill" else w
+        assert torch.allclose(one["generator_ema"][k], want, atol=1e-6), k
+        moved += not torch.equal(one["generator_ema"][k], w)
+    assert moved > 0  # the average is not the trained weights
+    g = load_generator(tmp_path / "one")
+    assert all(torch.equal(v, one["generator_ema"][k]) for k, v in g.state_dict().items())
+
+    full = tiny(ema=0.9)
+    train(full, data=images, out_dir=tmp_path / "ref", progress=False)
+    train(full, data=images, out_dir=tmp_path / "stop", progress=False, max_steps=6)
+    train(full, data=images, out_dir=tmp_path / "stop", progress=False)
+    a, b = load_checkpoint(tmp_path / "ref"), load_checkpoint(tmp_path / "stop")
+    for k in a["generator_ema"]:
+        assert torch.equal(a["generator_ema"][k], b["generator_ema"][k]), k
+    with pytest.raises(ValueError, match="ema"):
+        tiny(ema=1.0)
