@@ -41,7 +41,9 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import tarfile
+import tempfile
 import urllib.parse
 import urllib.request
 import warnings
@@ -548,6 +550,28 @@ _PLACES_LAYOUTS = """expected one of the official Places365-Standard 256x256 lay
                    from val_256.tar: pconv_torch.data.download_places365_val(root)"""
 
 
+def _read_file_list(path: Path) -> list[str]:
+    """The image names (first column) of a Places365 file list such as
+    ``places365_train_standard.txt``; ValueError naming the file (and the line) if it is not
+    one: binary, not UTF-8, or a name that is not an image or contains ``..``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a Places365 file list (not UTF-8 text at byte "
+                         f"{e.start})") from None
+    names = []
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        name = line.split()[0]
+        if ("\x00" in line or ".." in name.split("/")
+                or not name.lower().endswith((".jpg", ".jpeg", ".png"))):
+            raise ValueError(f"{path}, line {i}: not a Places365 file list line (expected an "
+                             f"image name like \"/a/airfield/00000001.jpg 0\"): {line[:60]!r}")
+        names.append(name)
+    return names
+
+
 def _places_pool(root: Path, source: str):
     """Sorted list of image paths (relative to root) of the chosen layout."""
     def train_layout():
@@ -555,9 +579,7 @@ def _places_pool(root: Path, source: str):
         img_dir = next((d for d in ("data_256", "data_256_standard") if (root / d).is_dir()), None)
         if not lst.is_file() or img_dir is None:
             return None
-        with open(lst) as fh:
-            names = [line.split()[0].lstrip("/") for line in fh if line.strip()]
-        return sorted(f"{img_dir}/{n}" for n in names)
+        return sorted(f"{img_dir}/{n.lstrip('/')}" for n in _read_file_list(lst))
 
     def val_layout():
         img_dir = root / "val_256"
@@ -565,8 +587,7 @@ def _places_pool(root: Path, source: str):
             return None
         lst = root / "places365_val.txt"
         if lst.is_file():
-            with open(lst) as fh:
-                names = [line.split()[0] for line in fh if line.strip()]
+            names = _read_file_list(lst)
         else:
             names = [p.name for p in img_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg")]
         return sorted(f"val_256/{n}" for n in names)
@@ -742,7 +763,8 @@ def make_loader(dataset: Dataset, batch_size: int = 16, *, shuffle: bool = True,
 # Downloader
 # --------------------------------------------------------------------------------------
 class UnsafeArchiveError(ValueError):
-    """An archive member would be written outside the destination (or is a device/link out)."""
+    """An archive member is unsafe to extract: an absolute path, a ``..`` component, a
+    symbolic or hard link, or a device / FIFO (raised before anything is written)."""
 
 
 # The MD5 is the one torchvision (and others) publish for this file; MIT publishes no SHA-256.
@@ -753,43 +775,77 @@ PLACES365_VAL_256 = {
 }
 
 
-def _within(base: Path, target: Path) -> bool:
-    base, target = os.path.realpath(base), os.path.realpath(target)
-    return os.path.commonpath([base, target]) == base
+def _check_member(m: tarfile.TarInfo) -> None:
+    """UnsafeArchiveError unless ``m`` is a regular file or folder with a relative name free
+    of ``..`` components."""
+    name = m.name
+    if PurePosixPath(name).is_absolute() or name.startswith("\\") or re.match(r"^[A-Za-z]:", name):
+        raise UnsafeArchiveError(f"absolute path in archive: {name!r}")
+    if ".." in re.split(r"[/\\]", name) or "\x00" in name:
+        raise UnsafeArchiveError(f"'..' in archive path: {name!r}")
+    if m.issym() or m.islnk():
+        raise UnsafeArchiveError(f"link in archive (links are never extracted): {name!r} -> "
+                                 f"{m.linkname!r}")
+    if not (m.isfile() or m.isdir()):
+        raise UnsafeArchiveError(f"special file (device or FIFO) in archive: {name!r}")
+
+
+def _plan_moves(src: Path, dst: Path, moves: list) -> None:
+    """The renames that put the extracted tree ``src`` into ``dst`` (merging into folders
+    that already exist); raises before any rename if one is impossible or would follow a
+    symbolic link in ``dst``."""
+    for entry in sorted(os.scandir(src), key=lambda e: e.name):
+        source, target = Path(entry.path), dst / entry.name
+        if target.is_symlink():
+            raise UnsafeArchiveError(f"{target} is a symbolic link: not extracting over it")
+        if entry.is_dir(follow_symlinks=False):
+            if target.is_dir():
+                _plan_moves(source, target, moves)
+                continue
+            if target.exists():
+                raise NotADirectoryError(f"{target}: a file where the archive has a folder")
+        elif target.is_dir():
+            raise IsADirectoryError(f"{target}: a folder where the archive has a file")
+        moves.append((source, target))
 
 
 def safe_extract(archive, dest) -> list[Path]:
-    """Extract a tar archive (any compression) into ``dest``, refusing path escapes.
+    """Extract a tar archive (any compression) into ``dest``; all or nothing.
 
-    Every member is checked *before* anything is written: absolute names, ``..`` components,
-    symbolic or hard links resolving outside ``dest``, and device / FIFO members raise
-    :class:`UnsafeArchiveError`. Extraction then also uses Python's ``"data"`` filter where
-    available. Returns the extracted regular files' paths.
+    Every member is checked before anything is written: absolute names, ``..`` components,
+    symbolic and hard links (of any target: Places365 archives have none) and device / FIFO
+    members raise :class:`UnsafeArchiveError`. The members are then extracted, with Python's
+    ``"data"`` filter where it exists, into a temporary folder inside ``dest`` and only then
+    renamed into place (merging into folders that exist); on any error the temporary folder
+    is removed and ``dest`` is left as it was. Returns the extracted regular files' paths.
     """
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive) as tar:
         members = tar.getmembers()
         for m in members:
-            p = PurePosixPath(m.name)
-            if p.is_absolute() or m.name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", m.name):
-                raise UnsafeArchiveError(f"absolute path in archive: {m.name!r}")
-            if ".." in p.parts:
-                raise UnsafeArchiveError(f"'..' in archive path: {m.name!r}")
-            if not _within(dest, dest / m.name):
-                raise UnsafeArchiveError(f"archive path escapes {dest}: {m.name!r}")
-            if m.issym():
-                if os.path.isabs(m.linkname) or not _within(dest, dest / p.parent / m.linkname):
-                    raise UnsafeArchiveError(f"symlink out of {dest}: {m.name!r} -> {m.linkname!r}")
-            elif m.islnk():
-                if os.path.isabs(m.linkname) or not _within(dest, dest / m.linkname):
-                    raise UnsafeArchiveError(f"hard link out of {dest}: {m.name!r} -> {m.linkname!r}")
-            elif not (m.isfile() or m.isdir()):
-                raise UnsafeArchiveError(f"special file in archive: {m.name!r}")
-        if hasattr(tarfile, "data_filter"):
-            tar.extractall(dest, members=members, filter="data")
-        else:  # pragma: no cover - Python < 3.11.4; members were checked above
-            tar.extractall(dest, members=members)
+            try:
+                _check_member(m)
+            except UnsafeArchiveError as e:
+                raise UnsafeArchiveError(f"{archive}: {e}") from None
+        dest.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest))
+        try:
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(tmp, members=members, filter="data")
+            else:  # Python < 3.11.4: links and specials were refused above; drop special bits
+                for m in members:
+                    m.mode &= 0o755
+                tar.extractall(tmp, members=members)
+            moves = []
+            _plan_moves(tmp, dest, moves)
+            for source, target in moves:
+                os.replace(source, target)
+        except Exception as e:
+            if isinstance(e, getattr(tarfile, "FilterError", ())):
+                raise UnsafeArchiveError(f"{archive}: {e}") from None
+            raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return [dest / m.name for m in members if m.isfile()]
 
 

@@ -59,7 +59,9 @@ Usage::
 Under ``torchrun`` the output directory must be visible to every rank (rank 0 writes, all
 ranks read it to resume).
 
-Files in ``out_dir``: ``checkpoint.pt`` (atomic: temp file, fsync, ``os.replace``),
+Files in ``out_dir``: ``checkpoint.pt`` (atomic: temp file, fsync, ``os.replace``; with a
+SHA-256 digest of every tensor, verified on every load), ``.train.lock`` (held with
+``flock`` by the run writing the directory, so a second one is refused),
 ``log.csv`` (one row per ``log_every`` steps: means of every loss term over the interval),
 ``samples/step_XXXXXXX.png`` (rows: input with the hole mean-filled, output G(I),
 composite M*I + (1-M)*G(I), ground truth), ``tb/`` (TensorBoard, only if installed and
@@ -73,8 +75,11 @@ import copy
 import csv
 import dataclasses
 import difflib
+import errno
+import hashlib
 import math
 import os
+import pickle
 import random
 import signal
 import threading
@@ -95,6 +100,11 @@ from . import masks as _masks
 from .fileio import atomic_write
 from .monitor import EVAL_FIELDS, GeneralisationMonitor
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: runs are not locked
+    fcntl = None
+
 __all__ = [
     "TrainConfig",
     "PRESETS",
@@ -113,6 +123,7 @@ __all__ = [
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+LOCK_NAME = ".train.lock"
 _FORMAT = "pconv-training-checkpoint"
 _VERSION = 1
 
@@ -120,6 +131,13 @@ _VERSION = 1
 # --------------------------------------------------------------------------------------
 # Configuration
 # --------------------------------------------------------------------------------------
+# Sanity bounds on sizes (documented in TrainConfig): values past them are typos that
+# would exhaust memory.
+_UPPER_BOUNDS = {"image_size": 1024, "width": 4.0, "d_width": 4.0, "batch_size": 1024,
+                 "n_samples": 64, "epoch_length": 1_000_000, "num_workers": 64}
+_MAX_BATCH_PIXELS = 2 ** 24
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run depends on (stored in every checkpoint as a plain dict).
@@ -155,6 +173,13 @@ class TrainConfig:
     ``cpu_amp``: the same on the CPU where it is fast (:func:`cpu_has_fast_bf16`: AVX-512 BF16
     or AMX; ignored elsewhere);
     ``channels_last`` (CUDA only): memory format of both networks and their inputs.
+
+    Upper bounds (:meth:`validate` rejects larger values, naming the field and the bound;
+    they catch typos that would exhaust memory, they do not promise that a run fits):
+    ``image_size`` <= 1024, ``width`` and ``d_width`` <= 4 (G + D: about 140 million
+    parameters), ``batch_size`` <= 1024 and ``batch_size * image_size**2`` <= 2**24 pixels
+    per batch (e.g. 1024 at 128, 16 at 1024), ``n_samples`` <= 64, ``epoch_length`` <=
+    1,000,000, ``num_workers`` <= 64. Every preset is well inside them.
     """
 
     image_size: int = 128
@@ -263,6 +288,14 @@ class TrainConfig:
         for name in ("log_every", "sample_every", "checkpoint_every", "n_samples"):
             if getattr(self, name) < 1:
                 bad(name, "must be >= 1")
+        for name, bound in _UPPER_BOUNDS.items():
+            if getattr(self, name) > bound:
+                bad(name, f"must be <= {bound} (a bound on memory use)")
+        if self.batch_size * self.image_size ** 2 > _MAX_BATCH_PIXELS:
+            bad("batch_size", f"batch_size * image_size**2 = "
+                f"{self.batch_size * self.image_size ** 2} pixels per batch must be <= 2**24 = "
+                f"{_MAX_BATCH_PIXELS} (a bound on memory use; at image_size "
+                f"{self.image_size}: batch_size <= {_MAX_BATCH_PIXELS // self.image_size ** 2})")
         for name in ("local", "tensorboard", "amp", "cpu_amp", "channels_last"):
             if not isinstance(getattr(self, name), bool):
                 bad(name, "must be True or False")
@@ -590,13 +623,126 @@ def build_models(config: TrainConfig, fill=(0.5, 0.5, 0.5)):
 # --------------------------------------------------------------------------------------
 # Checkpoints
 # --------------------------------------------------------------------------------------
+def _tensors(obj, prefix: str = ""):
+    """``(name, tensor)`` for every tensor in a nest of dicts, lists and tuples, in order;
+    names join the keys with "/" (``"generator/fill"``, ``"opt_g/state/0/exp_avg"``)."""
+    if isinstance(obj, torch.Tensor):
+        yield prefix, obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _tensors(v, f"{prefix}/{k}" if prefix else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _tensors(v, f"{prefix}/{i}" if prefix else str(i))
+
+
+def _tensor_digest(t: torch.Tensor) -> str:
+    """SHA-256 of a tensor's dtype, shape and raw bytes (any dtype, any device)."""
+    t = t.detach().cpu().contiguous()
+    h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
+    h.update(t.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+def _skeleton(obj):
+    """``obj`` with every tensor replaced by a placeholder, dicts as plain dicts."""
+    if isinstance(obj, torch.Tensor):
+        return "<tensor>"
+    if isinstance(obj, dict):
+        return {k: _skeleton(v) for k, v in obj.items()}
+    if isinstance(obj, tuple):
+        return tuple(_skeleton(v) for v in obj)
+    if isinstance(obj, list):
+        return [_skeleton(v) for v in obj]
+    return obj
+
+
+def _fields_digest(body: dict) -> str:
+    return hashlib.sha256(repr(_skeleton(body)).encode()).hexdigest()
+
+
+def _digest_record(body: dict) -> dict:
+    return {"algorithm": "sha256",
+            "tensors": {name: _tensor_digest(t) for name, t in _tensors(body)},
+            "fields": _fields_digest(body)}
+
+
+def _verify_digests(state: dict, path: Path) -> None:
+    """Check every tensor (and the other fields) of a loaded checkpoint against the digests
+    stored by :func:`save_checkpoint`; ValueError naming ``path`` and the first bad tensor."""
+    record = state.get("digests")
+    if record is None:
+        warnings.warn(f"{path}: checkpoint without digests (written by an older pconv_torch): "
+                      "its tensors cannot be verified; saving it again adds them", stacklevel=3)
+        return
+    corrupt = f"{path}: corrupt checkpoint (altered or damaged after it was written): "
+    if not (isinstance(record, dict) and record.get("algorithm") == "sha256"
+            and isinstance(record.get("tensors"), dict)):
+        raise ValueError(corrupt + "unreadable digest record")
+    want = record["tensors"]
+    body = {k: v for k, v in state.items() if k != "digests"}
+    seen = set()
+    for name, t in _tensors(body):
+        seen.add(name)
+        if name not in want:
+            raise ValueError(corrupt + f"tensor {name!r} has no recorded digest")
+        if _tensor_digest(t) != want[name]:
+            raise ValueError(corrupt + f"tensor {name!r} does not match its SHA-256 digest")
+    missing = [name for name in want if name not in seen]
+    if missing:
+        raise ValueError(corrupt + f"tensor {missing[0]!r} is missing")
+    if record.get("fields") != _fields_digest(body):
+        raise ValueError(corrupt + "its configuration, step or optimiser settings do not match "
+                         "their digest")
+
+
+class _WriteErrors:
+    """A binary file whose ``write`` remembers the OSError it raised (``torch.save`` reports
+    a failed write as a RuntimeError that no longer carries the errno)."""
+
+    def __init__(self, f):
+        self.f, self.error = f, None
+
+    def write(self, b):
+        try:
+            return self.f.write(b)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self):
+        return self.f.flush()
+
+
 def save_checkpoint(state: dict, path) -> Path:
     """Write ``state`` to ``path`` atomically: a temporary file in the same directory,
     flushed and fsync'ed, then ``os.replace`` (readers see the old file or the new one,
-    never a partial one; on any error the temporary file is removed)."""
+    never a partial one; on any error the temporary file is removed and the old file kept).
+
+    A dict ``state`` (such as one returned by :func:`load_checkpoint`) is stored with a
+    ``"digests"`` entry: the SHA-256 of every tensor (dtype, shape and bytes, keyed by its
+    "/"-joined name) and one of all other fields, which :func:`load_checkpoint` verifies. A failed write raises OSError naming ``path`` (on a
+    full disk: "no space left on device").
+    """
     path = Path(path)
-    with atomic_write(path) as f:
-        torch.save(state, f)
+    if isinstance(state, dict):  # "config_obj" is what load_checkpoint adds to "config"
+        body = {k: v for k, v in state.items() if k not in ("digests", "config_obj")}
+        state = {**body, "digests": _digest_record(body)}
+    writer = None
+    try:
+        with atomic_write(path) as f:
+            writer = _WriteErrors(f)
+            torch.save(state, writer)
+    except (OSError, RuntimeError) as e:
+        cause = writer.error if writer is not None and writer.error is not None else e
+        if not isinstance(cause, OSError):
+            raise
+        why = ("no space left on device" if cause.errno == errno.ENOSPC
+               else cause.strerror or str(cause))
+        err = OSError(f"{path}: checkpoint not written: {why}; the previous checkpoint (if "
+                      "any) is kept")
+        err.errno = cause.errno
+        raise err from None
     return path
 
 
@@ -613,19 +759,25 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     """Read a training checkpoint (``path`` may be the run's ``out_dir``) with
     ``torch.load(weights_only=True)``.
 
+    Every tensor is checked against the SHA-256 digests stored by :func:`save_checkpoint`
+    (a file altered or damaged after it was written is refused, naming the first bad tensor).
+    A checkpoint without digests (written before they were stored) loads with a warning.
+
     Raises FileNotFoundError if missing, and one ValueError naming the file if it is
-    truncated, corrupt, or not a pconv training checkpoint.
+    truncated, corrupt, refused by ``weights_only`` (it holds code or other objects), or not
+    a pconv training checkpoint.
     """
     path = _resolve(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # pickle / zip / EOF / unsupported global: all mean "not ours"
-        raise ValueError(f"{path}: not a readable pconv checkpoint (truncated, corrupt or a "
-                         f"different kind of file): {type(e).__name__}: {str(e)[:200]}") from None
-    need = ("format", "config", "generator", "discriminator", "step")
-    if not isinstance(state, dict) or state.get("format") != _FORMAT or any(
-            k not in state for k in need):
+        raise ValueError(f"{path}: {_load_failure(e)}") from None
+    if not isinstance(state, dict) or state.get("format") != _FORMAT:
         raise ValueError(f"{path}: not a pconv training checkpoint (no '{_FORMAT}' record)")
+    _verify_digests(state, path)
+    missing = [k for k in ("config", "generator", "discriminator", "step") if k not in state]
+    if missing:
+        raise ValueError(f"{path}: incomplete pconv training checkpoint (no {missing[0]!r} entry)")
     if state.get("version", 0) > _VERSION:
         raise ValueError(f"{path}: checkpoint version {state['version']} is newer than this "
                          f"pconv_torch understands ({_VERSION})")
@@ -634,6 +786,43 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     except (TypeError, ValueError) as e:
         raise ValueError(f"{path}: checkpoint holds an invalid configuration: {e}") from None
     return state
+
+
+def _load_failure(e: Exception) -> str:
+    """One line saying why ``torch.load`` failed; for a ``weights_only`` refusal, the reason
+    (the object it refused) rather than torch's advice on how to load the file anyway."""
+    msg = str(e)
+    if isinstance(e, pickle.UnpicklingError) and "weights only load failed" in msg.lower():
+        body = (msg.split("WeightsUnpickler error:", 1)[1] if "WeightsUnpickler error:" in msg
+                else msg.split("\n\n", 1)[-1])
+        why = " ".join(body.split("Check the documentation")[0].split()) or " ".join(msg.split())
+        return ("refused by torch.load(weights_only=True), which reads only tensors and plain "
+                f"data: {why}")
+    return ("not a readable pconv checkpoint (truncated, corrupt or a different kind of file): "
+            f"{type(e).__name__}: {' '.join(msg.split())[:1000]}")
+
+
+def _load_part(target, state: dict, key: str, path: Path) -> None:
+    """``target.load_state_dict(state[key])`` for a module or an optimiser; a missing entry,
+    missing or unexpected keys, or a shape mismatch give one ValueError naming ``path`` and
+    ``key``."""
+    sd = state.get(key)
+    if not isinstance(sd, dict):
+        raise ValueError(f"{path}: checkpoint has no usable {key!r} entry")
+    if isinstance(target, nn.Module):
+        want = target.state_dict()
+        missing = [k for k in want if k not in sd]
+        extra = [k for k in sd if k not in want]
+        if missing or extra:
+            parts = ([f"missing {', '.join(map(repr, missing[:5]))}"] if missing else []) + (
+                [f"unexpected {', '.join(map(repr, extra[:5]))}"] if extra else [])
+            raise ValueError(f"{path}: {key!r} does not match the configuration: "
+                             + "; ".join(parts))
+    try:
+        target.load_state_dict(sd)
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
+        raise ValueError(f"{path}: {key!r} does not match the configuration: "
+                         f"{' '.join(str(e).split())[:500]}") from None
 
 
 def read_log(out_dir) -> dict:
@@ -651,15 +840,14 @@ def load_generator(path, map_location="cpu"):
     (``path`` = file or ``out_dir``), in eval mode, with its ``fill`` buffer (training mean):
     the averaged weights when the run kept them (``ema`` > 0), else the trained ones.
     Errors as :func:`load_checkpoint`."""
+    path = _resolve(path)
     state = load_checkpoint(path, map_location)
     cfg = state["config_obj"]
-    weights = state.get("generator_ema", state["generator"])
-    g, _ = build_models(cfg, fill=weights["fill"].tolist())
-    try:
-        g.load_state_dict(weights)
-    except RuntimeError as e:
-        raise ValueError(f"{_resolve(path)}: generator weights do not match its configuration: "
-                         f"{str(e)[:300]}") from None
+    key = "generator_ema" if "generator_ema" in state else "generator"
+    fill = state[key].get("fill") if isinstance(state[key], dict) else None
+    fill = fill.tolist() if isinstance(fill, torch.Tensor) and fill.numel() == 3 else (0.5,) * 3
+    g, _ = build_models(cfg, fill=fill)
+    _load_part(g, state, key, path)
     g.image_size = cfg.image_size  # the scale it was trained at (pconv_torch.inference)
     return g.to(map_location if isinstance(map_location, (str, torch.device)) else "cpu").eval()
 
@@ -845,6 +1033,57 @@ def _say(msg: str, progress: bool):
         print(msg)
 
 
+def _os_error(cause: OSError, message: str) -> OSError:
+    """An OSError of ``cause``'s type and errno whose text is just ``message``."""
+    err = type(cause)(message)
+    err.errno = cause.errno
+    return err
+
+
+def _make_out_dir(out: Path) -> None:
+    """Create the run directory ``out``; ValueError if it is a file, OSError (one line naming
+    ``out``) if it cannot be created or written."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: the output directory is a file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _os_error(e, f"{out}: cannot create the output directory ({e.strerror})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise PermissionError(f"{out}: the output directory is not writable")
+
+
+@contextlib.contextmanager
+def _out_dir_lock(out: Path):
+    """Hold an exclusive ``flock`` on ``out/.train.lock`` while the body runs: a second
+    training writing the same directory gets a ValueError naming it. The kernel drops the
+    lock when the process exits, so a killed run never leaves a stale one."""
+    _make_out_dir(out)
+    try:
+        fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as e:
+        raise _os_error(e, f"{out}: cannot write to the output directory ({e.strerror})") from None
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                who = f" (process {holder})" if holder.isdigit() else ""
+                raise ValueError(f"{out}: another training is writing to this directory{who}; "
+                                 "wait for it to end or use another output directory") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _is_main_process() -> bool:
+    dist = _dist()
+    return dist.get_rank() == 0 if dist is not None else int(os.environ.get("RANK", "0")) == 0
+
+
 class _Trainer:
     def __init__(self, config, data, out_dir, resume, device, progress, max_steps):
         self.cfg = config.validate()
@@ -864,7 +1103,7 @@ class _Trainer:
         self.eval_path = self.out / "eval.csv"
         self.samples_dir = self.out / "samples"
         if self.main:
-            self.out.mkdir(parents=True, exist_ok=True)
+            _make_out_dir(self.out)
             for stale in self.out.glob(f".{CHECKPOINT_NAME}.*.tmp"):  # left by a killed save
                 stale.unlink(missing_ok=True)
 
@@ -914,13 +1153,17 @@ class _Trainer:
             warnings.warn(f"{self.ckpt_path}: written by {state.get('world_size')} process(es), "
                           f"resumed by {self.world}: the data stream continues where it stopped, "
                           "with a different global batch", stacklevel=3)
-        self.g.load_state_dict(state["generator"])
-        self.d.load_state_dict(state["discriminator"])
+        p = self.ckpt_path
+        _load_part(self.g, state, "generator", p)
+        _load_part(self.d, state, "discriminator", p)
         if self.g_ema is not None:
-            self.g_ema.load_state_dict(state["generator_ema"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        _set_rng_state(state["rng"])
+            _load_part(self.g_ema, state, "generator_ema", p)
+        _load_part(self.opt_g, state, "opt_g", p)
+        _load_part(self.opt_d, state, "opt_d", p)
+        try:
+            _set_rng_state(state["rng"])
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError):
+            raise ValueError(f"{p}: checkpoint has no usable 'rng' entry") from None
         self.step = int(state["step"])
         self.position = int(state.get("sampler", {}).get("position", self.step * self.cfg.batch_size
                                                          * self.world))
@@ -1287,12 +1530,18 @@ def train(config: TrainConfig | str = "ci", data=None, out_dir="runs/pconv", res
 
     Raises:
         TrainingDiverged: a loss became NaN/inf (the last good checkpoint is kept).
-        ValueError: bad configuration, data, or an incompatible / unreadable checkpoint.
+        ValueError: bad configuration, data, or an incompatible / unreadable / corrupt
+            checkpoint; ``out_dir`` is a file, or another training is writing to it (each
+            run holds a lock on ``out_dir/.train.lock`` while it runs).
+        OSError: ``out_dir`` cannot be created or written; a checkpoint write failed (e.g.
+            "no space left on device"; the previous checkpoint is kept).
     """
     if isinstance(config, str):
         config = load_config(config)
-    trainer = _Trainer(config, data, out_dir, resume, device, progress, max_steps)
-    try:
-        return trainer.run()
-    finally:
-        trainer.close()
+    lock = _out_dir_lock(Path(out_dir)) if _is_main_process() else contextlib.nullcontext()
+    with lock:
+        trainer = _Trainer(config, data, out_dir, resume, device, progress, max_steps)
+        try:
+            return trainer.run()
+        finally:
+            trainer.close()

@@ -419,9 +419,9 @@ def test_safe_extract_rejects_escapes(server, tmp_path, member):
     assert not (tmp_path / "a" / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
 
 
-def test_safe_extract_allows_internal_links(tmp_path):
-    archive = tmp_path / "ok.tar"
+def test_safe_extract_refuses_even_internal_links(tmp_path):
+    archive = tmp_path / "links.tar"
     _tar_with(archive, _member("sub/link", tarfile.SYMTYPE, "../fine.txt"))
-    files = D.safe_extract(archive, tmp_path / "out")
-    assert (tmp_path / "out" / "fine.txt").read_text() == "y"
-    assert (tmp_path / "out" / "sub" / "link").is_symlink() and files == [tmp_path / "out" / "fine.txt"]
+    with pytest.raises(D.UnsafeArchiveError, match="link"):
+        D.safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
