@@ -2,7 +2,10 @@
 
 1. Every page of the built book (the pages of book/_toc.yml), served on 127.0.0.1, loads with no
    console error, with its figures, with its math typeset by the MathJax copy in _static (no CDN),
-   with no broken internal link, and without one request leaving the machine.
+   with no broken internal link, and without one request leaving the machine. At 1280 px, the
+   width of a laptop or a projector, no code block, printed output or display equation is wider
+   than the text column (it would scroll sideways), no paragraph is a Markdown table that was not
+   rendered (text starting with '|'), and every chapter shows at least one figure.
 2. In JupyterLab started on 127.0.0.1, the mask-update explorer of notebooks/03_architecture.ipynb
    renders and redraws its figure when its "hole size" slider moves.
 
@@ -52,6 +55,12 @@ EXPLORER_NOTEBOOK = Path(
 SLIDER_DESCRIPTION = "hole size"
 
 PAGE_TIMEOUT_MS = 30_000
+
+#: The reader's window: a laptop or a projector.
+VIEWPORT = {"width": 1280, "height": 900}
+#: How many pixels a block may be wider than its box before it counts as scrolling sideways
+#: (sub-pixel rounding of fonts and MathJax's measurements).
+OVERFLOW_TOLERANCE_PX = 4
 
 pytestmark = pytest.mark.slow
 
@@ -305,7 +314,7 @@ def broken_internal_links(hrefs: list[str], base_url: str, root: Path) -> list[s
 
 # Runs in the page once it has loaded: waits for images, MathJax and fonts, then reports.
 PAGE_REPORT_JS = """
-async () => {
+async (tolerance) => {
   const imgs = [...document.images];
   await Promise.all(imgs.map(img => img.complete ? null :
       new Promise(done => { img.addEventListener('load', done); img.addEventListener('error', done); })));
@@ -317,6 +326,25 @@ async () => {
   }
   await document.fonts.ready;
   const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  const describe = el => (el.textContent || '').replace(/\\s+/g, ' ').trim().slice(0, 70);
+  // Code, printed output and display equations wider than their box: they scroll sideways.
+  const blocks = [...article.querySelectorAll('pre, div.math, mjx-container[display="true"]')];
+  const tooWide = blocks.filter(el => el.scrollWidth > el.clientWidth + tolerance)
+    .map(el => `${el.tagName.toLowerCase()} ${el.scrollWidth} px in ${el.clientWidth} px: ${describe(el)}`);
+  // ... or wider than the text column itself.
+  const column = article.getBoundingClientRect();
+  const pastColumn = blocks.filter(el => el.getBoundingClientRect().right > column.right + tolerance)
+    .map(el => `${el.tagName.toLowerCase()} reaches ${Math.round(el.getBoundingClientRect().right)} px, `
+               + `the column ends at ${Math.round(column.right)} px: ${describe(el)}`);
+  // A Markdown table that was not parsed is a paragraph of "| a | b |\\n|---|---|" text: it starts
+  // with '|' and holds the separator row (a norm like "||a - b||" in a docstring does not).
+  const rawTables = [...article.querySelectorAll('p')]
+    .filter(p => p.textContent.trim().startsWith('|') && /\\|\\s*:?-{3,}/.test(p.textContent))
+    .map(describe);
+  // Figures: pictures in the text, not the icons of buttons and links.
+  const figures = [...article.querySelectorAll('img, svg')]
+    .filter(el => !el.closest('button, a.headerlink, .headerlink, .copybtn, .toggle-button, summary'))
+    .filter(el => el.getBoundingClientRect().width >= 32).length;
   // The page's text, code, outputs and typeset math left out.
   const clone = document.body.cloneNode(true);
   clone.querySelectorAll('pre, code, mjx-container, script, style, .cell_input, .cell_output').forEach(n => n.remove());
@@ -329,6 +357,10 @@ async () => {
     mathErrors: [...document.querySelectorAll('mjx-merror')].map(n => (n.getAttribute('data-mjx-error') || n.textContent).slice(0, 120)),
     images: imgs.map(img => ({src: img.currentSrc || img.src, ok: img.complete && img.naturalWidth > 0})),
     outputImages: article.querySelectorAll('.cell_output img').length,
+    figures,
+    tooWide: [...tooWide, ...pastColumn],
+    rawTables,
+    columnWidth: Math.round(column.width),
     prose: clone.innerText,
     hrefs: [...document.querySelectorAll('a[href]')].map(a => a.href).filter(h => !h.startsWith('javascript:')),
   };
@@ -351,7 +383,7 @@ def _screenshot_name(entry: str) -> str | None:
 @pytest.fixture(scope="session")
 def book_context(browser, book_url):
     port = urlsplit(book_url).port
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+    context = browser.new_context(viewport=VIEWPORT, service_workers="block")
     guard = NetworkGuard(context, allowed_ports={port})
     yield context, guard
     context.close()
@@ -370,7 +402,7 @@ def test_book_page(entry, book_context, book_url, built_book, artifacts_dir):
     try:
         response = page.goto(url, wait_until="load", timeout=PAGE_TIMEOUT_MS)
         assert response is not None and response.ok, f"{page_path}: HTTP {response and response.status}"
-        report = page.evaluate(PAGE_REPORT_JS)
+        report = page.evaluate(PAGE_REPORT_JS, OVERFLOW_TOLERANCE_PX)
         page.wait_for_timeout(200)  # let late console messages arrive
         shot = _screenshot_name(entry)
         if shot:
@@ -408,8 +440,18 @@ def test_book_page(entry, book_context, book_url, built_book, artifacts_dir):
     raw_tex = [m for m in raw_inline if re.search(r"[\\^_{}]", m)]
     problems += [f"raw TeX left in the page's text: {m[:80]}" for m in raw_tex]
     problems += [f"broken link: {b}" for b in broken_internal_links(report["hrefs"], book_url, built_book)]
+    problems += [f"a Markdown table printed as text: {t}" for t in report["rawTables"]]
+    problems += [f"wider than the text column ({report['columnWidth']} px) at {VIEWPORT['width']} px: {w}"
+                 for w in report["tooWide"]]
+    if _is_chapter(entry) and report["figures"] == 0:
+        problems.append("a chapter without a single figure (<img> or <svg>)")
 
     assert not problems, f"{page_path} ({report['title']}):\n  " + "\n  ".join(problems)
+
+
+def _is_chapter(entry: str) -> bool:
+    """A chapter of the book: one of the notebooks (book/notebooks links to notebooks/)."""
+    return entry.startswith("notebooks/")
 
 
 def test_book_pages_found():
