@@ -151,6 +151,11 @@ def plot_curves(rows: list[dict], phase_ends=None, title: str | None = None, met
             if pts:
                 ax.plot(*zip(*pts), style, ms=3, color="k" if split == "heldout" else "tab:gray",
                         label=f"generator, {'held-out' if split == 'heldout' else 'training'} crops")
+        raw = sorted((r["step"], r[metric]) for r in rows if r["method"] == "generator (raw)"
+                     and r["split"] == "heldout" and r["masks"] == family)
+        if raw:  # a run with weight averaging: the trained weights themselves
+            ax.plot(*zip(*raw), "-", lw=1, color="tab:brown", alpha=0.7,
+                    label="trained weights before averaging, held-out crops")
         for name, ls in REFERENCE_STYLES.items():
             ref = [r[metric] for r in rows if r["method"] == name and r["split"] == "heldout"
                    and r["masks"] == family]

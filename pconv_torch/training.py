@@ -382,11 +382,12 @@ def load_config(preset: str = "ci", **overrides) -> TrainConfig:
         a couple of seconds on one core. Trains nothing worth looking at.
     ``cpu``
         The shipped models' recipe (:mod:`pconv_torch.shipped`). 64x64 images, width 1/2 for
-        both networks, batch 16, 4,000 / 500 / 2,000 iterations; Adam with lr 5e-4 (G) and
+        both networks, batch 16, 6,000 / 500 / 3,000 iterations; Adam with lr 5e-4 (G) and
         2e-4 (D), betas (0.9, 0.999), both falling linearly to a tenth over the last 30 % of
-        the steps (``lr_decay=0.3``); the embedded photographs with half the items dead-leaves images (``procedural=0.5``) and
-        colour jitter 0.1 on the rest; bf16 autocast where the CPU has native bf16; held-out
-        scores every 500 steps. 64x64 keeps the poster's geometry (rectangular holes of
+        the steps (``lr_decay=0.3``); a moving average of G's weights (``ema=0.998``) is the
+        generator that is kept; the embedded photographs with half the items dead-leaves
+        images (``procedural=0.5``) and colour jitter 0.1 on the rest; bf16 autocast where the
+        CPU has native bf16; held-out scores every 500 steps. 64x64 keeps the poster's geometry (rectangular holes of
         1/8..1/2 of the side, a local patch of half the image, four encoder levels) with a
         quarter of the pixels; half width takes the FLOPs per image down another 4x
         (G: 8.65 -> 0.55 GFLOP per forward pass). Wall times are in the README.
