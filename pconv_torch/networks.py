@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .masks import crop_boxes
-from .partial_conv import PartialConv2d
+from .partial_conv import PartialConv2d, check_binary_mask, check_finite
 
 __all__ = ["Generator", "Discriminator", "GeneratorBlock", "DiscriminatorBranch"]
 
@@ -77,8 +77,11 @@ class GeneratorBlock(nn.Module):
         self.in_groups = tuple(int(c) for c in in_groups)
         c_in, pad = sum(self.in_groups), kernel_size // 2  # "same" padding for odd kernels
         self.partial = conv == "partial"
-        cls = PartialConv2d if self.partial else nn.Conv2d
-        self.conv = cls(c_in, out_channels, kernel_size, stride, pad, bias=True)
+        if self.partial:  # masks inside the generator are binary by construction
+            self.conv = PartialConv2d(c_in, out_channels, kernel_size, stride, pad, bias=True,
+                                      check_inputs=False)
+        else:
+            self.conv = nn.Conv2d(c_in, out_channels, kernel_size, stride, pad, bias=True)
         if norm == "batch":
             self.norm = nn.BatchNorm2d(out_channels)
         self.act = act
@@ -156,7 +159,8 @@ class Generator(nn.Module):
 
     def check_inputs(self, image: torch.Tensor, mask: torch.Tensor) -> None:
         """Raise ValueError with a clear message unless image (N, 3, H, W) and mask
-        (N, 1, H, W) fit the network."""
+        (N, 1, H, W) fit the network, the mask is binary and the image finite (the one value
+        check of a forward pass: the layers inside run with ``check_inputs=False``)."""
         if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[1] != 3:
             shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
             raise ValueError(f"image must be (N, 3, H, W), got {shape}")
@@ -174,6 +178,8 @@ class Generator(nn.Module):
                 f"(depth={self.depth}), got {h}x{w}; pad the image (e.g. to "
                 f"{-(-max(h, 1) // f) * f}x{-(-max(w, 1) // f) * f}) and crop the output back"
             )
+        check_binary_mask(mask)
+        check_finite(image, "image")
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         self.check_inputs(image, mask)

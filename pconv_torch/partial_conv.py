@@ -25,6 +25,22 @@ branch costs one single-channel box sum, never a ``C_in``-channel convolution:
 
 The mask carries no gradient. Counts and ratios are computed in float32 (exact integers for
 binary masks), so fp16/bf16 autocast is safe: all-hole windows give exactly 0, never inf/NaN.
+
+Input contract
+--------------
+The mask must be binary (exactly 0 or 1, or bool) and ``x`` finite: a mask value such as 0.5,
+2, -1 or 1e-30 has no meaning for a partial convolution, a NaN in the mask makes NaN outputs,
+and a NaN or inf in ``x`` (even under the hole, since ``x * 0`` is NaN for them) poisons the
+output and the weight gradients. :class:`PartialConv2d` checks this by default
+(``check_inputs=True``: ``ValueError`` naming the problem). The check reads the values (one
+pass over ``x`` and the mask, and a device synchronisation), so layers that only ever see
+masks made by a previous partial convolution (always binary) switch it off; the
+:class:`~pconv_torch.networks.Generator` checks its own inputs once and runs its layers
+unchecked. The functional :func:`partial_conv2d` never checks values (only shapes and types);
+call :func:`check_binary_mask` at the input edge.
+
+Inputs must be torch tensors (``TypeError`` otherwise, e.g. for a NumPy array). A batch of
+size 0 works forward and backward, as for ``nn.Conv2d``.
 """
 
 from __future__ import annotations
@@ -36,16 +52,35 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["partial_conv2d", "PartialConv2d", "check_binary_mask", "partial_conv2d_naive"]
+__all__ = ["partial_conv2d", "PartialConv2d", "check_binary_mask", "check_finite",
+           "partial_conv2d_naive"]
 
 
-def _pair(v, name: str) -> tuple[int, int]:
-    if isinstance(v, int):
-        return (v, v)
-    v = tuple(v)
-    if len(v) != 2 or not all(isinstance(i, int) for i in v):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {v!r}")
+def _pair(v, name: str, minimum: int | None = None) -> tuple[int, int]:
+    """int or pair of ints -> (h, w); ValueError if an entry is below ``minimum``."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        v = (v, v)
+    else:
+        v = tuple(v)
+        if len(v) != 2 or not all(isinstance(i, int) and not isinstance(i, bool) for i in v):
+            raise ValueError(f"{name} must be an int or a pair of ints, got {v!r}")
+    if minimum is not None and min(v) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {v if v[0] != v[1] else v[0]!r}")
     return v
+
+
+def check_finite(x: torch.Tensor, name: str = "x") -> torch.Tensor:
+    """Raise ``ValueError`` if ``x`` holds NaN or infinite values (a device synchronisation).
+
+    Returns: ``x`` unchanged.
+    """
+    if x.is_floating_point() or x.is_complex():
+        bad = ~torch.isfinite(x)
+        if bool(bad.any()):
+            raise ValueError(f"{name} holds {int(bad.sum())} NaN or infinite values of "
+                             f"{x.numel()}; a partial convolution needs finite inputs "
+                             "(also under the hole, where x * 0 would be NaN)")
+    return x
 
 
 def check_binary_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -74,6 +109,12 @@ def check_binary_mask(mask: torch.Tensor) -> torch.Tensor:
 
 
 def _validate(x, mask, weight, bias, mask_groups):
+    for name, t in (("x", x), ("mask", mask), ("weight", weight)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__module__}."
+                            f"{type(t).__name__} (convert with torch.from_numpy / torch.as_tensor)")
+    if bias is not None and not isinstance(bias, torch.Tensor):
+        raise TypeError(f"bias must be a torch.Tensor or None, got {type(bias).__name__}")
     if x.ndim != 4:
         raise ValueError(f"x must be 4-D (N, C_in, H, W), got shape {tuple(x.shape)}")
     if mask.ndim != 4:
@@ -185,6 +226,8 @@ def _masked_channel_sum(g: torch.Tensor, nm: torch.Tensor) -> torch.Tensor:
     here), elsewhere one ``bmm``.
     """
     n, c = g.shape[:2]
+    if g.numel() == 0:  # empty batch (or empty output): nothing to sum
+        return g.new_zeros(c)
     if not g.is_contiguous():
         return torch.einsum("nchw,nkhw->c", g, nm)
     g3, nm2 = g.view(n, c, -1), nm.reshape(n, -1)
@@ -336,14 +379,25 @@ class PartialConv2d(nn.Module):
     ``nn.Conv2d``. ``forward(x, mask, mask_groups=None)`` takes x (N, C_in, H, W) and a mask
     (1 = valid, 0 = hole) of shape (N, 1 | C_in | G, H, W) and returns
     ``(out (N, C_out, H_out, W_out), new_mask (N, 1, H_out, W_out))``.
+
+    ``check_inputs`` (default True): every forward raises ``ValueError`` unless the mask is
+    binary (:func:`check_binary_mask`) and ``x`` finite (:func:`check_finite`); set it False
+    where the inputs are known to be valid (see the module docstring). Construction raises
+    ``ValueError`` for channel counts or kernel sizes below 1, strides below 1 or negative
+    padding.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
+                 check_inputs: bool = True):
         super().__init__()
+        for name, v in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
+        self.kernel_size = _pair(kernel_size, "kernel_size", minimum=1)
+        self.stride = _pair(stride, "stride", minimum=1)
+        self.padding = _pair(padding, "padding", minimum=0)
+        self.check_inputs = bool(check_inputs)
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, *self.kernel_size))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
@@ -357,6 +411,10 @@ class PartialConv2d(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x, mask, mask_groups=None):
+        if self.check_inputs:
+            _validate(x, mask, self.weight, self.bias, mask_groups)  # types and shapes first
+            check_binary_mask(mask)
+            check_finite(x)
         return partial_conv2d(
             x, mask, self.weight, self.bias, self.stride, self.padding, mask_groups
         )
