@@ -10,26 +10,45 @@ A mask *image* marks the region to fill in white (non-zero after binarising at 0
 OpenCV and LaMa; inside the package masks are 1 = valid, 0 = hole, and the conversion happens
 once, in :func:`pconv_torch.masks.mask_from_image`.
 
-Every bad input (missing or unreadable file, size mismatch, a mask with no hole or nothing but
-hole, a corrupt checkpoint, an unknown preset or option) ends with one line
-``pconv: error: ...`` on stderr and exit status 2.
+The output of ``pconv inpaint`` keeps the input's mode: RGB, RGBA (alpha unchanged
+everywhere), grayscale with or without alpha, 16-bit grayscale (16 bits kept); palette and
+1-bit images come back as RGB(A) / grayscale. Known pixels are written unchanged; only the
+colour of hole pixels is replaced. Image and mask files are both turned upright by their EXIF
+orientation. 16-bit colour images and modes such as CMYK are refused.
+
+Every failure ends with one line ``pconv: error: ...`` on stderr, never a traceback:
+
+* exit status 2, a bad input: a missing, unreadable or oversized (decompression bomb) file, a
+  directory given as a file, size mismatch, a mask with no hole or nothing but hole, a corrupt
+  checkpoint or one whose model outputs NaN or infinite values, an unknown preset or option,
+  an unavailable ``--device`` (e.g. ``cuda`` without CUDA), an output path in a missing
+  directory or with an extension that cannot store the image, ``eval --size`` that is not a
+  positive multiple of the model's ``2**depth``;
+* exit status 1, a run that failed: training diverged (NaN or infinite loss or weights), or
+  an operating-system error (disk full, permission denied) while running;
+* exit status 130, interrupted by Ctrl-C (training saves a checkpoint at the first Ctrl-C and
+  says so; a second one stops at once).
 """
 from __future__ import annotations
 
 import argparse
+import io
 import os
+import signal
 import sys
+import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from . import data as _data
 from . import evaluate as _evaluate
 from . import masks as _masks
 
-EXIT_BAD_INPUT = 2
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+MAX_EVAL_SIZE = 1024  # eval holds its test crops in memory: 138 x 3 x size**2 float32
 METHODS = {  # --method choice -> name in evaluate.BASELINES (None: the trained model)
     "model": None,
     "telea": "OpenCV Telea",
@@ -41,6 +60,31 @@ METHODS = {  # --method choice -> name in evaluate.BASELINES (None: the trained 
 
 class CommandError(Exception):
     """A problem with the user's input: printed as one line, exit status 2."""
+
+
+def _check_device(name: str | None) -> str | None:
+    """``--device`` value -> itself, or CommandError when this machine does not have it
+    (checked before any checkpoint is read, so the message names the device, not the file)."""
+    if name is None:
+        return None
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise CommandError(f"--device {name}: unknown device (use cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise CommandError(f"--device {name}: CUDA is not available on this machine "
+                               "(use --device cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise CommandError(f"--device {name}: this machine has "
+                               f"{torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise CommandError(f"--device {name}: MPS is not available on this machine")
+    elif dev.type != "cpu":
+        raise CommandError(f"--device {name}: device type {dev.type!r} is not supported "
+                           "(use cpu or cuda)")
+    return name
 
 
 # ----------------------------------------------------------------------------- commands
@@ -74,43 +118,77 @@ def cmd_train(args):
     print(f"{result['status']} at phase {result['phase']}, iteration {result['iteration']} "
           f"(step {result['step']}): {losses}")
     print(f"checkpoint: {result['checkpoint']}")
-    return 0
+    return EXIT_INTERRUPTED if result["status"] == "interrupted" else 0
+
+
+def _refuse_non_finite(module, inputs, output) -> None:
+    """Forward hook: a generator output with NaN or inf is an error, not a score."""
+    if not bool(torch.isfinite(output).all()):
+        raise CommandError("the model's output contains NaN or infinite values: its weights "
+                           "are corrupt or diverged; no scores are reported")
 
 
 def cmd_eval(args):
     from . import training
 
-    generator, size = None, args.size
+    if args.n is not None and args.n < 1:
+        raise CommandError(f"--n {args.n}: the number of test images must be positive")
+    generator, size, multiple = None, args.size, 16  # 16: the default generator's 2**depth
     if args.checkpoint is not None:
-        device = args.device or "cpu"
-        generator = training.load_generator(args.checkpoint, map_location=device)
+        generator = training.load_generator(args.checkpoint, map_location=args.device or "cpu")
+        generator.register_forward_hook(_refuse_non_finite)
+        multiple = 2 ** generator.depth
         if size is None:  # evaluate at the resolution the model was trained at
-            size = training.load_checkpoint(args.checkpoint)["config_obj"].image_size
+            size = generator.image_size
+    size = 128 if size is None else size
+    if size < 1 or size % multiple or size > MAX_EVAL_SIZE:
+        why = " (2**depth of the model)" if generator is not None else ""
+        raise CommandError(f"--size {size}: the image size must be a positive multiple of "
+                           f"{multiple}{why}, at most {MAX_EVAL_SIZE}")
     _, table = _evaluate.evaluate_default(generator, n=args.n, mask_family=args.masks,
-                                          seed=args.seed, size=size or 128,
+                                          seed=args.seed, size=size,
                                           device=args.device or "cpu", progress=not args.quiet)
     print(table)
     return 0
 
 
-def _read_image(path) -> torch.Tensor:
-    path = Path(path)
+def _check_input_file(path: Path) -> None:
+    if path.is_dir():
+        raise CommandError(f"{path}: is a directory, not an image file")
     if not path.is_file():
         raise CommandError(f"{path}: no such file")
+
+
+def _read(path: Path, read, what: str):
+    """``read(path)`` with every failure as one CommandError; images larger than PIL's
+    decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) are refused, not just warned about."""
+    _check_input_file(path)
     try:
-        return _data.load_image(path, size=None)
-    except (_data.BadImageError, UnidentifiedImageError, OSError) as e:
-        raise CommandError(f"{path}: not a readable image ({e})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return read(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise CommandError(f"{path}: too large to read safely ({e})") from None
+    except (MemoryError, RecursionError) as e:
+        raise CommandError(f"{path}: too large to read ({type(e).__name__})") from None
+    except ValueError as e:
+        raise CommandError(f"{path}: {e}") from None
+    except Exception as e:  # PIL raises many types for broken files (OSError, SyntaxError...)
+        raise CommandError(f"{path}: not a readable {what} ({type(e).__name__}: {e})") from None
+
+
+def _read_image(path) -> np.ndarray:
+    """An image file as :func:`pconv_torch.inference.read_image` returns it (mode kept)."""
+    from .inference import read_image
+
+    return _read(Path(path), read_image, "image")
 
 
 def _read_mask(path, shape) -> torch.Tensor:
+    """A mask file (white = fill) as a (1, H, W) tensor, 1 = valid; checked against the
+    image's (H, W)."""
     path = Path(path)
-    if not path.is_file():
-        raise CommandError(f"{path}: no such file")
-    try:
-        mask = _masks.mask_from_image(path)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise CommandError(f"{path}: not a readable mask image ({e})") from None
+    mask = _read(path, _masks.mask_from_image, "mask image")
     if tuple(mask.shape[-2:]) != tuple(shape):
         raise CommandError(f"{path}: mask is {mask.shape[-1]}x{mask.shape[-2]} but the image is "
                            f"{shape[1]}x{shape[0]} (width x height); they must match")
@@ -122,12 +200,43 @@ def _read_mask(path, shape) -> torch.Tensor:
     return mask
 
 
-def cmd_inpaint(args):
-    image = _read_image(args.image)
-    mask = _read_mask(args.mask, image.shape[-2:])
-    if args.method == "model":
-        from .inference import fill_holes
+def _output_format(out: Path) -> str:
+    """PIL format name for ``out``; CommandError unless it can be written there."""
+    if out.is_dir():
+        raise CommandError(f"{out}: is a directory; give an image file name, e.g. "
+                           f"{out / 'filled.png'}")
+    parent = out.parent
+    if parent.exists() and not parent.is_dir():
+        raise CommandError(f"{out}: cannot write there, {parent} is a file, not a directory")
+    if not parent.is_dir():
+        raise CommandError(f"{out}: cannot write there, no such directory {parent}")
+    fmt = Image.registered_extensions().get(out.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise CommandError(f"{out}: unknown image extension {out.suffix!r} (use .png, .jpg, ...)")
+    return fmt
 
+
+def _check_format_stores(out: Path, fmt: str, mode: str) -> None:
+    """CommandError unless ``fmt`` can store an image of ``mode`` (tried on one pixel)."""
+    try:
+        Image.new(mode, (1, 1)).save(io.BytesIO(), format=fmt)
+    except (OSError, ValueError, KeyError) as e:
+        raise CommandError(f"{out}: {fmt} cannot store this {mode} image ({e}); use .png, "
+                           "which keeps the input's mode") from None
+
+
+def cmd_inpaint(args):
+    from . import inference
+
+    out = Path(args.output)
+    fmt = _output_format(out)
+    pixels = _read_image(args.image)  # (H, W[, C]) uint8 / uint16, as in the file
+    mask = _read_mask(args.mask, pixels.shape[:2])
+    hole = mask[0].numpy() < 0.5
+    mode = Image.fromarray(pixels[:1, :1]).mode
+    _check_format_stores(out, fmt, mode)
+    device = args.device or "cpu"
+    if args.method == "model":
         if args.checkpoint is not None:
             from . import training
 
@@ -136,32 +245,25 @@ def cmd_inpaint(args):
             from .shipped import default_model_name, pretrained
 
             generator = pretrained(args.model or default_model_name())
-        device = args.device or "cpu"
-        filled = fill_holes(generator.to(device), image.permute(1, 2, 0).numpy(),
-                            mask[0].numpy() < 0.5, generator.image_size, device,
-                            blend=None if args.no_blend else "poisson")
-        result = torch.from_numpy(filled).permute(2, 0, 1)
+        result = inference.inpaint(pixels, hole, model=generator, device=device,
+                                   blend=None if args.no_blend else "poisson")
     else:
-        result = _evaluate.BASELINES[METHODS[args.method]](image, mask)
-    # Known pixels come back exactly as they were read (the composite keeps them).
-    result = torch.where(mask.bool(), image, result.clamp(0, 1))
-    out = Path(args.output)
-    pixels = (result.permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
-    _write_image_atomically(Image.fromarray(pixels), out)
-    holes = int((mask == 0).sum())
-    print(f"filled {holes} pixels ({holes / mask.numel():.1%}) with {args.method}: {out}")
+        image = torch.from_numpy(inference._rgb01(pixels)).permute(2, 0, 1)
+        fill = _evaluate.BASELINES[METHODS[args.method]](image, mask)
+        result = inference._merge(pixels, fill.permute(1, 2, 0).numpy(), hole)
+    # Known pixels (and alpha everywhere) come back exactly as they were read.
+    _write_image_atomically(Image.fromarray(result), out, fmt)
+    holes = int(hole.sum())
+    print(f"filled {holes} pixels ({holes / hole.size:.1%}) with {args.method}: {out}")
     return 0
 
 
-def _write_image_atomically(image: Image.Image, out: Path) -> None:
+def _write_image_atomically(image: Image.Image, out: Path, fmt: str) -> None:
     """Save to a temporary file beside ``out``, then rename it: an existing ``out`` is replaced
     only by a complete image (never left truncated, e.g. on a full disk)."""
     from .fileio import atomic_write
 
     try:
-        fmt = Image.registered_extensions().get(out.suffix.lower())
-        if fmt is None:
-            raise ValueError(f"unknown image extension {out.suffix!r} (use .png, .jpg, ...)")
         with atomic_write(out) as f:
             image.save(f, format=fmt)
     except (ValueError, OSError) as e:
@@ -208,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_eval)
 
     p = sub.add_parser("inpaint", help="fill the white region of MASK in IMAGE")
-    p.add_argument("image", help="image file (any size; RGBA and grayscale are converted)")
+    p.add_argument("image", help="image file (any size; RGB, RGBA, grayscale, 16-bit "
+                   "grayscale: the output keeps the mode)")
     p.add_argument("--mask", required=True, help="mask image, white = region to fill")
     p.add_argument("-o", "--output", required=True, help="output image file (PNG recommended)")
     p.add_argument("--checkpoint", help="run directory or checkpoint.pt from 'pconv train' "
@@ -228,14 +331,73 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _diverged_message(e) -> str:
+    """TrainingDiverged -> one line, with advice that a resume would accept."""
+    text = " ".join(str(e).split())
+    text = text.split(" Try a lower learning rate")[0].rstrip()
+    return (f"{text} To train again, start a new --out directory (or pass --restart) with a "
+            "lower lr_g / lr_d (--set lr_g=... --set lr_d=...) or a different seed: a run "
+            "resumes only with the configuration it was started with")
+
+
+def _error(message: str, status: int) -> int:
+    print(f"pconv: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return status
+
+
+def _exit_at_next_ctrl_c() -> None:
+    """From now on a Ctrl-C ends the process at once, status 130, without a traceback (one
+    arriving while the interpreter shuts down would otherwise print one)."""
+    def handler(signum, frame):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(EXIT_INTERRUPTED)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handler)
+
+
 def main(argv=None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 failed, 2 bad input, 130
+    interrupted). Every failure is reported here, as one line on stderr. ``argv=None``
+    (the ``pconv`` program) reads ``sys.argv`` and, once the command is over, lets a further
+    Ctrl-C end the process at once."""
+    try:
+        return _main(argv)
+    finally:
+        if argv is None:
+            _exit_at_next_ctrl_c()
+
+
+def _main(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.run(args)
-    except (CommandError, ValueError, FileNotFoundError) as e:
-        print(f"pconv: error: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        try:
+            if getattr(args, "device", None) is not None:
+                args.device = _check_device(args.device)
+            return args.run(args)
+        except KeyboardInterrupt:
+            if args.command != "train":  # training reports its own interruption
+                print("pconv: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except (CommandError, ValueError, FileNotFoundError, NotADirectoryError,
+                IsADirectoryError) as e:
+            return _error(e, EXIT_BAD_INPUT)
+        except Exception as e:
+            from .training import TrainingDiverged
+
+            if isinstance(e, TrainingDiverged):
+                return _error(_diverged_message(e), EXIT_FAILED)
+            if isinstance(e, OSError):
+                name = f" {e.filename}:" if getattr(e, "filename", None) else ""
+                return _error(f"{name} {e.strerror or e}", EXIT_FAILED)
+            raise
+    except KeyboardInterrupt:  # a second Ctrl-C while the first was being handled
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -22,6 +22,13 @@ around it); that is a limit of the model's scale, stated, not hidden.
 
 Masks given to :func:`inpaint` follow the editing convention: **non-zero / white = fill**;
 inside the package 1 = valid, 0 = hole (converted once, here).
+
+Known pixels are returned unchanged, bit for bit: the result has the input's layout, dtype and
+(for PIL images) mode, so RGBA keeps its alpha channel, 16-bit grayscale its 16 bits; only the
+colour of hole pixels is replaced. Inputs whose known pixels could not be kept are refused
+(16-bit colour files, which the image reader would truncate to 8 bits; CMYK and other modes).
+Files read with :func:`read_image` and ``mask_from_image`` are turned upright by their EXIF
+orientation, each by its own; PIL images passed in are used as stored.
 """
 
 from __future__ import annotations
@@ -29,35 +36,117 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageOps
 from scipy import ndimage
 
-__all__ = ["inpaint", "fill_holes", "context_windows", "poisson_blend"]
+__all__ = ["inpaint", "read_image", "fill_holes", "context_windows", "poisson_blend"]
 
 
-def _image_array(image) -> tuple[np.ndarray, str]:
-    """PIL image or (H, W, 3) / (H, W) uint8 or float array -> ((H, W, 3) float32 in [0, 1],
-    the input's kind "uint8" | "float")."""
-    if isinstance(image, Image.Image):
-        from .data import _to_rgb
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, as PIL's convert("L")
+_SAME_MODES = ("L", "LA", "RGB", "RGBA")  # kept as they are, 8 bits per channel
+_EXPANDED_MODES = {"1": "L", "P": "RGB", "PA": "RGBA"}  # expanded losslessly
 
-        return np.asarray(_to_rgb(image), np.float32) / 255.0, "uint8"
-    a = np.asarray(image)
+
+def _pixels(image) -> np.ndarray:
+    """PIL image or array -> the array whose known pixels :func:`inpaint` returns unchanged.
+
+    PIL modes L, LA, RGB, RGBA give uint8 (H, W) / (H, W, 2 | 3 | 4); 16-bit grayscale
+    (I;16, or I with values in 0..65535) gives uint16 (H, W); 1, P and PA are expanded
+    losslessly to L, RGB (RGBA when the palette has transparency) and RGBA. Other modes
+    (CMYK, YCbCr, LAB, HSV, F, ...) raise ValueError: converting them would change the known
+    pixels. Arrays are returned as they are (checked by :func:`_rgb01`).
+    """
+    if not isinstance(image, Image.Image):
+        return np.asarray(image)
+    mode = image.mode
+    if mode in _EXPANDED_MODES:
+        target = _EXPANDED_MODES[mode]
+        if mode == "P" and "transparency" in image.info:
+            target = "RGBA"
+        image, mode = image.convert(target), target
+    if mode in _SAME_MODES:
+        return np.asarray(image)
+    if mode.startswith("I;16") or mode == "I":
+        a = np.asarray(image)
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise ValueError(f"a 32-bit integer image (mode I) must hold 16-bit values "
+                             f"0..65535, got [{a.min()}, {a.max()}]")
+        return a.astype(np.uint16)
+    raise ValueError(f"image mode {mode} is not supported (known pixels could not be returned "
+                     "unchanged); convert it to RGB first")
+
+
+def _rgb01(a: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, 2 | 3 | 4) uint8, uint16 or float in [0, 1] -> (H, W, 3) float32 in
+    [0, 1], the generator's input: grayscale repeated, alpha left out (colours as stored)."""
     if a.ndim == 2:
-        a = np.repeat(a[..., None], 3, axis=2)
-    if a.ndim != 3 or a.shape[2] not in (3, 4):
-        raise ValueError(f"image must be (H, W, 3) (or RGBA / grayscale), got shape {a.shape}")
-    a = a[..., :3]
-    if a.dtype == np.uint8:
-        return a.astype(np.float32) / 255.0, "uint8"
-    if not np.issubdtype(a.dtype, np.floating):
-        raise ValueError(f"image must be uint8 or float in [0, 1], got dtype {a.dtype}")
-    a = a.astype(np.float32)
-    if not np.isfinite(a).all():
-        raise ValueError("image contains NaN or infinite values")
-    if a.min() < 0 or a.max() > 1:
-        raise ValueError(f"a float image must lie in [0, 1], got [{a.min():.3g}, {a.max():.3g}]")
-    return a, "float"
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
+        raise ValueError(f"image must be (H, W, 3) (or RGBA, gray + alpha or grayscale), got "
+                         f"shape {a.shape}")
+    a = a[..., :1] if a.shape[2] <= 2 else a[..., :3]
+    if a.dtype == np.uint8 or a.dtype == np.uint16:
+        rgb = a.astype(np.float32) / np.float32(np.iinfo(a.dtype).max)
+    elif np.issubdtype(a.dtype, np.floating):
+        rgb = a.astype(np.float32)
+        if not np.isfinite(rgb).all():
+            raise ValueError("image contains NaN or infinite values")
+        if rgb.size and (rgb.min() < 0 or rgb.max() > 1):
+            raise ValueError(f"a float image must lie in [0, 1], got [{rgb.min():.3g}, "
+                             f"{rgb.max():.3g}]")
+    else:
+        raise ValueError(f"image must be uint8, uint16 or float in [0, 1], got dtype {a.dtype}")
+    return np.repeat(rgb, 3, axis=2) if rgb.shape[2] == 1 else rgb
+
+
+def _merge(a: np.ndarray, fill: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """``a`` with the colour of its hole pixels replaced by ``fill``; everything else (known
+    pixels, alpha everywhere) is a copy of ``a``.
+
+    Args: a (H, W) or (H, W, C) as from :func:`_pixels`; fill (H, W, 3) float in [0, 1] (reduced
+        to luminance for grayscale); hole (H, W) bool, True = fill.
+    Returns: array of ``a``'s shape and dtype.
+    """
+    values = np.asarray(fill, np.float32)[hole]  # (K, 3)
+    if not np.isfinite(values).all():
+        raise ValueError("the fill contains NaN or infinite values (corrupt or diverged "
+                         "weights); nothing was written")
+    values = np.clip(values, 0.0, 1.0)
+    gray = a.ndim == 2 or a.shape[2] <= 2
+    if gray:
+        values = values @ _LUMA
+    if np.issubdtype(a.dtype, np.integer):
+        top = np.iinfo(a.dtype).max
+        values = np.clip(np.rint(values * top), 0, top)
+    out = a.copy()
+    if a.ndim == 2:
+        out[hole] = values.astype(a.dtype)
+    elif gray:
+        out[hole, 0] = values.astype(a.dtype)
+    else:
+        out[hole, :3] = values.astype(a.dtype)
+    return out
+
+
+def read_image(path) -> np.ndarray:
+    """One image file as :func:`inpaint` takes and returns it, with its EXIF orientation
+    applied (as :func:`pconv_torch.masks.mask_from_image` applies a mask file's).
+
+    Returns: uint8 (H, W) | (H, W, 2 | 3 | 4) or uint16 (H, W) for 16-bit grayscale; see
+    :func:`_pixels` for the modes. ``PIL.Image.fromarray`` turns a result back into the
+    file's mode.
+    Raises ValueError for 16-bit colour images (the image reader keeps only 8 bits of them)
+    and unsupported modes; PIL's errors for unreadable files.
+    """
+    with Image.open(path) as im:
+        raw = im.tile[0][3] if im.tile else ""
+        raw = raw if isinstance(raw, str) else str(raw[0]) if raw else ""
+        if im.mode in ("RGB", "RGBA", "LA") and "16" in raw:
+            raise ValueError(f"16-bit {im.mode} images are not supported (they would be read "
+                             "with 8 bits per channel); save it with 8 bits per channel, or "
+                             "as 16-bit grayscale")
+        im.load()
+        return _pixels(ImageOps.exif_transpose(im))
 
 
 def _hole_array(mask, shape) -> np.ndarray:
@@ -212,30 +301,37 @@ def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson"
     """Fill the region that ``mask`` marks in ``image`` with a trained generator.
 
     Args:
-        image: (H, W, 3) uint8 or float in [0, 1] array, or a PIL image (any mode), any size.
-        mask: (H, W) array or PIL image; **non-zero / white = region to fill**.
+        image: any size; an (H, W, 3) array (also (H, W, 4) RGBA, (H, W, 2) gray + alpha or
+            (H, W) grayscale) of uint8, uint16 or float in [0, 1], or a PIL image (L, LA, RGB,
+            RGBA, 16-bit grayscale; 1, P and PA are expanded to L, RGB(A); other modes are
+            refused).
+        mask: (H, W) array or PIL image; **non-zero / white = region to fill**. PIL images
+            are used as stored: apply ``PIL.ImageOps.exif_transpose`` to both or to neither
+            (:func:`read_image` and ``mask_from_image`` apply each file's orientation).
         model: a shipped model's name (see :func:`pconv_torch.pretrained`), a generator
             module, or None for the default shipped model.
         device: where the generator runs.
         blend: ``"poisson"`` (default) blends each fill into its surroundings
             (:func:`poisson_blend`); None pastes the generator's fill as it is.
     Returns:
-        the inpainted image, same size; a (H, W, 3) uint8 array for uint8 or PIL input, else
-        float32 in [0, 1]. Known pixels are returned unchanged.
+        the inpainted image as an array of the input's layout and dtype (for a PIL image:
+        ``np.asarray`` of it, after the expansions above; ``Image.fromarray`` gives its mode
+        back). Known pixels are returned unchanged, bit for bit, and so is the alpha channel
+        of every pixel: only the colour of hole pixels is replaced (for grayscale, by the
+        fill's luminance). The generator sees the colour channels as stored (alpha is not
+        composited) scaled to [0, 1], 16-bit values included.
 
-    Raises ValueError naming the problem for bad shapes, an empty or full mask, non-finite
-    values or an unknown model name.
+    Raises ValueError naming the problem for bad shapes, modes or dtypes, an empty or full
+    mask, non-finite values (in the image or the generator's output) or an unknown model name.
     """
     from .shipped import default_model_name, pretrained
 
-    arr, kind = _image_array(image)
+    pixels = _pixels(image)
+    arr = _rgb01(pixels)
     hole = _hole_array(mask, arr.shape[:2])
     if model is None or isinstance(model, str):
         model = pretrained(model or default_model_name())
     # the scale it was trained at (shipped models and load_generator record it)
     scale = int(getattr(model, "image_size", 0)) or 2 ** (model.depth + 2)
     filled = fill_holes(model.to(device), arr, hole, scale, device, blend)
-    filled = np.where(hole[..., None], filled, arr)
-    if kind == "uint8":  # known pixels: rint(255 * (v / 255)) == v exactly
-        return np.clip(np.rint(filled * 255.0), 0, 255).astype(np.uint8)
-    return filled.astype(np.float32)
+    return _merge(pixels, filled, hole)

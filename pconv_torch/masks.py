@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 __all__ = [
     "MASK_FAMILIES",
@@ -266,6 +266,8 @@ def mask_from_image(source, size=None, threshold: float = 0.5) -> torch.Tensor:
     accepted (1, L, P, RGB, RGBA, LA, 16-bit); colour is reduced to luminance and transparent
     pixels count as black (not a hole). A pixel is a hole where its value in [0, 1] exceeds
     ``threshold`` (default 0.5, robust to JPEG noise; ``threshold=0`` means "non-zero").
+    A file's EXIF orientation is applied, as for the image files it masks (a phone photo and
+    a mask saved with it turn alike); a PIL image is used as stored.
 
     Args:
         source: path, PIL image, or (H, W) / (H, W, C) uint8 / float array in the same
@@ -278,7 +280,7 @@ def mask_from_image(source, size=None, threshold: float = 0.5) -> torch.Tensor:
     if isinstance(source, (str, os.PathLike)):
         with Image.open(source) as im:
             im.load()
-            gray = _gray01(im)
+            gray = _gray01(ImageOps.exif_transpose(im))
     elif isinstance(source, Image.Image):
         gray = _gray01(source)
     else:

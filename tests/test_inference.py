@@ -63,7 +63,8 @@ def test_inpaint_accepts_pil_float_and_small_images(tiny_generator):
     pil = Image.fromarray((img * 255).astype(np.uint8)).convert("RGBA")
     pil_mask = Image.fromarray(mask.astype(np.uint8) * 255)
     out = inference.inpaint(pil, pil_mask, model=tiny_generator)
-    assert out.shape == (20, 24, 3) and out.dtype == np.uint8
+    assert out.shape == (20, 24, 4) and out.dtype == np.uint8  # RGBA in, RGBA out
+    assert np.array_equal(out[..., 3], np.asarray(pil)[..., 3])
 
 
 @pytest.mark.parametrize("image, mask, message", [
