@@ -332,12 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _diverged_message(e) -> str:
-    """TrainingDiverged -> one line, with advice that a resume would accept."""
+    """TrainingDiverged -> one line (its advice names the command line's options)."""
     text = " ".join(str(e).split())
-    text = text.split(" Try a lower learning rate")[0].rstrip()
-    return (f"{text} To train again, start a new --out directory (or pass --restart) with a "
-            "lower lr_g / lr_d (--set lr_g=... --set lr_d=...) or a different seed: a run "
-            "resumes only with the configuration it was started with")
+    return text.replace("another out_dir", "another --out directory, or --restart").replace(
+        "a lower lr_g / lr_d", "a lower lr_g / lr_d (--set lr_g=... --set lr_d=...)")
 
 
 def _error(message: str, status: int) -> int:

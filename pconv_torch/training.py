@@ -1257,7 +1257,8 @@ class _Trainer:
             raise TrainingDiverged(
                 f"training diverged: {name} = {float(value.detach())} at phase {phase}, iteration {it} "
                 f"(step {self.step}); the weights were not updated with it and {keep}. "
-                "Try a lower learning rate (lr_g / lr_d) or a different seed.",
+                "To train again, start a new run (another out_dir) with a lower lr_g / lr_d "
+                "or a different seed: a run resumes only with the configuration it started with.",
                 phase=phase, iteration=it, step=self.step, term=name, checkpoint=ck)
 
     def _d_logits(self, real, fake, boxes):

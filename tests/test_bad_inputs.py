@@ -90,7 +90,8 @@ def _diverge(mp, tiny):
         raise training.TrainingDiverged(
             "training diverged: l_g = nan at phase 3, iteration 7 (step 42); the weights were "
             "not updated with it and the last good checkpoint runs/x/checkpoint.pt (step 40) "
-            "is kept. Try a lower learning rate (lr_g / lr_d) or a different seed.",
+            "is kept. To train again, start a new run (another out_dir) with a lower lr_g / lr_d "
+            "or a different seed: a run resumes only with the configuration it started with.",
             phase=3, iteration=7, step=42, term="l_g", checkpoint="runs/x/checkpoint.pt")
     mp.setattr(training, "train", train)
 
@@ -136,7 +137,7 @@ CLI_ROWS = [
     ("inpaint-nan-model", MODEL, "nan_model", 2, "NaN or infinite", ["out"]),
     # item 7: one line, no traceback
     ("train-diverged", ["train", "--out", "{run}", "--quiet"], "diverge", 1,
-     "start a new --out directory", []),
+     "a new run (another --out directory", []),
     ("train-device-tpu", ["train", "--out", "{run}", "--device", "tpu"], None, 2, "tpu", []),
     ("train-device-cuda", ["train", "--out", "{run}", "--device", "cuda"], "no_cuda", 2,
      "CUDA is not available", []),
@@ -207,7 +208,7 @@ def test_divergence_advice_is_one_a_resume_accepts(files, tiny, monkeypatch, cap
     _diverge(monkeypatch, tiny)
     assert cli.main(["train", "--out", files["run"], "--quiet"]) == 1
     err = capsys.readouterr().err
-    assert "Try a lower learning rate" not in err and "lower lr_g / lr_d" in err
+    assert "another --out directory, or --restart" in err and "--set lr_g=" in err
     assert "runs/x/checkpoint.pt (step 40) is kept" in err
 
 
