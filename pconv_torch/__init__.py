@@ -15,7 +15,9 @@ from .losses import (
 from .networks import Discriminator, Generator
 from .partial_conv import PartialConv2d, check_binary_mask, partial_conv2d, partial_conv2d_naive
 from .summary import architecture_table, format_table
-from .training import PRESETS, TrainConfig, TrainingDiverged, load_config, load_generator, train
+from .checkpoint import load_generator
+from .config import PRESETS, TrainConfig, load_config
+from .training import TrainingDiverged, train
 from .inference import inpaint
 
 

@@ -61,8 +61,8 @@ SHIPPED: dict[str, tuple[str, dict]] = {
 
 
 def shipped_config(name: str):
-    """The :class:`~pconv_torch.training.TrainConfig` that trains shipped model ``name``."""
-    from .training import load_config
+    """The :class:`~pconv_torch.config.TrainConfig` that trains shipped model ``name``."""
+    from .config import load_config
 
     if name not in SHIPPED:
         raise ValueError(f"unknown shipped model {name!r}; choose one of {sorted(SHIPPED)}")
@@ -164,7 +164,7 @@ def export(run_dir, name: str, weights_dir=None, **extra) -> dict:
     record it in the manifest (atomically). Returns the manifest entry."""
     from safetensors.torch import save
 
-    from .training import load_checkpoint
+    from .checkpoint import load_checkpoint
 
     state = load_checkpoint(run_dir)
     cfg = state["config_obj"]

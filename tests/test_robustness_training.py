@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from pconv_torch import data as D
-from pconv_torch import fileio, training
+from pconv_torch import checkpoint, fileio, training
 from pconv_torch.training import (
     PRESETS,
     TrainConfig,
@@ -365,7 +365,7 @@ _HOLDER = ("import fcntl, os, sys, time\n"
            "time.sleep(120)\n")
 
 
-@pytest.mark.skipif(training.fcntl is None, reason="no flock on this platform")
+@pytest.mark.skipif(checkpoint.fcntl is None, reason="no flock on this platform")
 def test_two_trainings_on_one_out_dir(tmp_path, images):
     out = tmp_path / "run"
     out.mkdir()
@@ -383,7 +383,7 @@ def test_two_trainings_on_one_out_dir(tmp_path, images):
     r = train(tiny(phase3_iters=0), data=images, out_dir=out, progress=False)
     assert r["status"] == "finished"
     # within one process too, and the lock is released when a run ends or fails
-    with training._out_dir_lock(out):
+    with checkpoint.out_dir_lock(out):
         with pytest.raises(ValueError, match="another training"):
             train(tiny(phase3_iters=0), data=images, out_dir=out, progress=False)
     with pytest.raises(ValueError, match="cannot resume"):
@@ -424,7 +424,7 @@ def test_a_read_only_out_dir_is_named(tmp_path, images, monkeypatch):
     if os.geteuid() != 0:  # root writes anywhere: pretend the permission bits hold
         os.chmod(out, 0o555)
     else:
-        monkeypatch.setattr(training.os, "access", lambda p, mode: False)
+        monkeypatch.setattr(checkpoint.os, "access", lambda p, mode: False)
     try:
         with pytest.raises(PermissionError, match=re.escape(f"{out}: the output directory is "
                                                             "not writable")):
