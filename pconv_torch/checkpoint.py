@@ -237,7 +237,7 @@ def _load_failure(e: Exception) -> str:
             f"{type(e).__name__}: {' '.join(msg.split())[:1000]}")
 
 
-def _load_part(target, state: dict, key: str, path: Path) -> None:
+def load_part(target, state: dict, key: str, path: Path) -> None:
     """``target.load_state_dict(state[key])`` for a module or an optimiser; a missing entry,
     missing or unexpected keys, or a shape mismatch give one ValueError naming ``path`` and
     ``key``."""
@@ -272,7 +272,7 @@ def load_generator(path, map_location="cpu"):
     fill = state[key].get("fill") if isinstance(state[key], dict) else None
     fill = fill.tolist() if isinstance(fill, torch.Tensor) and fill.numel() == 3 else (0.5,) * 3
     g, _ = build_models(cfg, fill=fill)
-    _load_part(g, state, key, path)
+    load_part(g, state, key, path)
     g.image_size = cfg.image_size  # the scale it was trained at (pconv_torch.inference)
     return g.to(map_location if isinstance(map_location, (str, torch.device)) else "cpu").eval()
 

@@ -68,7 +68,7 @@ class TrainConfig:
 
     ``amp``: bf16 autocast of the forward passes (losses in float32) on CUDA;
     ``cpu_amp``: the same on the CPU where bf16 is native
-    (:func:`~pconv_torch.training.cpu_has_fast_bf16`: AVX-512 BF16 or AMX; ignored elsewhere);
+    (:func:`~pconv_torch.runtime.cpu_has_fast_bf16`: AVX-512 BF16 or AMX; ignored elsewhere);
     ``channels_last`` (CUDA only): memory format of both networks and their inputs.
 
     Construction normalises (``norm="none"`` -> None, ``betas`` -> a tuple of floats, ints

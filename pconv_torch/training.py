@@ -67,8 +67,8 @@ SHA-256 digest of every tensor, verified on every load), ``.train.lock`` (held w
 composite M*I + (1-M)*G(I), ground truth), ``tb/`` (TensorBoard, only if installed and
 ``config.tensorboard``).
 
-The configuration (:mod:`pconv_torch.config`), checkpoint (:mod:`pconv_torch.checkpoint`) and
-data stream (:mod:`pconv_torch.stream`) names listed in ``__all__`` are importable from here too.
+The names in ``__all__`` that live in :mod:`pconv_torch.config`, :mod:`pconv_torch.checkpoint`,
+:mod:`pconv_torch.stream` and :mod:`pconv_torch.runlog` are importable from here too.
 """
 
 from __future__ import annotations
@@ -77,7 +77,6 @@ import contextlib
 import copy
 import csv
 import dataclasses
-import os
 import random
 import signal
 import threading
@@ -95,10 +94,10 @@ from .checkpoint import (
     FORMAT,
     LOCK_NAME,
     VERSION,
-    _load_part,
     check_resumable,
     load_checkpoint,
     load_generator,
+    load_part,
     make_out_dir,
     out_dir_lock,
     rng_state,
@@ -108,6 +107,7 @@ from .checkpoint import (
 from .config import PRESETS, TrainConfig, build_models, load_config
 from .monitor import EVAL_FIELDS, GeneralisationMonitor
 from .runlog import LOG_FIELDS, RunLog, read_log, sample_grid, trim_csv
+from .runtime import cpu_has_fast_bf16, current_group, is_main_process, setup_distributed
 from .stream import make_training_data, preview_batch, step_batches
 
 __all__ = [
@@ -144,7 +144,7 @@ class TrainingDiverged(RuntimeError):
 
 
 # --------------------------------------------------------------------------------------
-# Learning-rate schedule and devices
+# Learning-rate schedule
 # --------------------------------------------------------------------------------------
 def lr_scale(step: int, total: int, decay: float) -> float:
     """Learning-rate factor at global ``step``: 1 until the last ``decay * total`` steps, then
@@ -153,47 +153,6 @@ def lr_scale(step: int, total: int, decay: float) -> float:
     if decay <= 0 or step < start:
         return 1.0
     return 1.0 - 0.9 * (step - start) / max(total - start, 1.0)
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True where the CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX flags in Linux's
-    /proc/cpuinfo). Elsewhere bf16 is emulated and slower than float32, so ``cpu_amp`` is
-    ignored."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-# --------------------------------------------------------------------------------------
-# Distributed helpers
-# --------------------------------------------------------------------------------------
-def _dist():
-    import torch.distributed as dist
-
-    return dist if dist.is_available() and dist.is_initialized() else None
-
-
-def setup_distributed(device=None):
-    """Initialise the process group from torchrun's environment (``env://``) when
-    ``WORLD_SIZE > 1`` and none exists: backend nccl on CUDA, gloo on CPU; on CUDA each
-    process uses ``cuda:LOCAL_RANK``. Returns ``(rank, world, device, created)``."""
-    import torch.distributed as dist
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    created = False
-    if world > 1 and dist.is_available() and not dist.is_initialized():
-        want_cuda = torch.cuda.is_available() and (device is None or torch.device(device).type == "cuda")
-        if want_cuda:
-            local = int(os.environ.get("LOCAL_RANK", "0"))
-            torch.cuda.set_device(local)
-            device = torch.device("cuda", local)
-        dist.init_process_group("nccl" if want_cuda else "gloo", init_method="env://")
-        created = True
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size(), device, created
-    return 0, 1, device, created
 
 
 # --------------------------------------------------------------------------------------
@@ -246,11 +205,6 @@ def _say(msg: str, progress: bool):
         print(msg)
 
 
-def _is_main_process() -> bool:
-    dist = _dist()
-    return dist.get_rank() == 0 if dist is not None else int(os.environ.get("RANK", "0")) == 0
-
-
 class _Trainer:
     """One training run in ``out_dir`` (see :func:`train`): G, D, their Adam optimisers, the
     stream position and the step; :meth:`run` trains to the end of the schedule."""
@@ -261,7 +215,7 @@ class _Trainer:
         self.out = Path(out_dir)
         self.progress, self.max_steps = progress, max_steps
         self.rank, self.world, device, self.created_pg = setup_distributed(device)
-        self.dist = _dist()
+        self.dist = current_group()
         self.device = torch.device(device) if device is not None else (
             torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
         self.cuda = self.device.type == "cuda"
@@ -325,12 +279,12 @@ class _Trainer:
                           f"resumed by {self.world}: the data stream continues where it stopped, "
                           "with a different global batch", stacklevel=3)
         p = self.ckpt_path
-        _load_part(self.g, state, "generator", p)
-        _load_part(self.d, state, "discriminator", p)
+        load_part(self.g, state, "generator", p)
+        load_part(self.d, state, "discriminator", p)
         if self.g_ema is not None:
-            _load_part(self.g_ema, state, "generator_ema", p)
-        _load_part(self.opt_g, state, "opt_g", p)
-        _load_part(self.opt_d, state, "opt_d", p)
+            load_part(self.g_ema, state, "generator_ema", p)
+        load_part(self.opt_g, state, "opt_g", p)
+        load_part(self.opt_d, state, "opt_d", p)
         try:
             set_rng_state(state["rng"])
         except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError):
@@ -441,6 +395,7 @@ class _Trainer:
         with torch.no_grad():
             return {"l_hole": losses.mse_hole(out, x, m), "l_valid": losses.mse_valid(out, x, m)}
 
+    # -- the three phases -----------------------------------------------------------------
     def train_step(self, phase, it, x, m, boxes) -> dict:
         """Iteration ``it`` of phase ``phase`` (1, 2 or 3) on one batch: images ``x``
         (B, 3, S, S), masks ``m`` (B, 1, S, S), local-patch corners ``boxes`` (B, 2). Returns
@@ -679,7 +634,7 @@ def train(config: TrainConfig | str = "ci", data=None, out_dir="runs/pconv", res
     """
     if isinstance(config, str):
         config = load_config(config)
-    lock = out_dir_lock(Path(out_dir)) if _is_main_process() else contextlib.nullcontext()
+    lock = out_dir_lock(Path(out_dir)) if is_main_process() else contextlib.nullcontext()
     with lock:
         trainer = _Trainer(config, data, out_dir, resume, device, progress, max_steps)
         try:

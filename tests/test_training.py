@@ -7,6 +7,7 @@ bit-identical weights.
 
 import csv
 import os
+import re
 import signal
 
 import pytest
@@ -78,6 +79,22 @@ def test_presets_and_config_errors():
             load_config("ci", **bad)
     cfg = load_config("cpu")
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_overrides_are_read_as_the_annotated_type():
+    cfg = load_config("ci", seed="1e3", depth=" 4 ", norm="None", adv_weight="1/2000",
+                      betas="(0.5, 9/10)", tensorboard="on", data="some folder ")
+    assert (cfg.seed, cfg.depth, cfg.norm, cfg.adv_weight) == (1000, 4, None, 1 / 2000)
+    assert (cfg.betas, cfg.tensorboard, cfg.data) == ((0.5, 0.9), True, "some folder ")
+    assert load_config("ci", width=1).width == 1.0 and isinstance(load_config("ci", width=1).width,
+                                                                    float)
+    for key, text, typ in (("seed", "2.5", "int"), ("local", "maybe", "bool"),
+                           ("lr_g", "fast", "float"), ("betas", "0.5,x", "tuple[float, float]")):
+        with pytest.raises(ValueError, match=re.escape(f"TrainConfig.{key}: cannot read "
+                                                       f"{text!r} as {typ}")):
+            load_config("ci", **{key: text})
+    cfg = load_config("ci")
+    assert cfg.validate() is cfg and cfg == load_config("ci")  # validate() only checks
 
 
 # -- end to end --------------------------------------------------------------------------
