@@ -16,7 +16,7 @@ A checkpoint (``out_dir/checkpoint.pt``) is a dict read with ``torch.load(weight
 :func:`save_checkpoint` adds ``digests`` and writes atomically (temp file, fsync,
 ``os.replace``); :func:`load_checkpoint` verifies them. :func:`load_generator` gives the
 trained generator in eval mode. The run directory is locked with ``flock`` on
-``out_dir/.train.lock`` while a run writes it (:func:`_out_dir_lock`).
+``out_dir/.train.lock`` while a run writes it (:func:`out_dir_lock`).
 """
 
 from __future__ import annotations

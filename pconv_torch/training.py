@@ -606,9 +606,9 @@ def train(config: TrainConfig | str = "ci", data=None, out_dir="runs/pconv", res
     """Train G and D in the poster's three phases; see the module docstring.
 
     Args:
-        config: a :class:`TrainConfig` or a preset name.
+        config: a :class:`~pconv_torch.config.TrainConfig` or a preset name.
         data: None (``config.data``), an (N, 3, H, W) image tensor, ``(images, masks)``
-            tensors, or a Dataset (see :func:`make_training_data`).
+            tensors, or a Dataset (see :func:`~pconv_torch.stream.make_training_data`).
         out_dir: where ``checkpoint.pt``, ``log.csv`` and ``samples/`` go.
         resume: continue from ``out_dir/checkpoint.pt`` if it exists (its configuration must
             match except for iteration counts and bookkeeping fields); False starts afresh
