@@ -284,8 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train G and D in the poster's three phases")
-    p.add_argument("--preset", default="ci", help="ci (seconds), cpu (about an hour on two "
-                   "cores) or paper (the poster's schedule, for a GPU); default: ci")
+    p.add_argument("--preset", default="ci", help="ci (a smoke test), book (the notebooks' "
+                   "live runs), cpu (the shipped models' recipe) or paper (the poster's schedule, "
+                   "for a GPU); default: ci")
     p.add_argument("--data", help="'embedded' (default), 'places365:ROOT' or a folder of images")
     p.add_argument("--out", default="runs/pconv", help="run directory (checkpoint, log, samples)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
