@@ -4,13 +4,14 @@ Each run is the ``cpu`` preset's generator trained on L_MSE alone for 1,500 step
 64x64), scored on the held-out photographs every 500 steps by the trainer
 (:mod:`pconv_torch.monitor`). The runs differ in the training data and the optimiser:
 
-=========== =========================================================================
-photos      the 13 training photographs, random crops and flips only; Adam 2e-4, betas (0.5, 0.999)
-mixed       + colour jitter 0.1 and half the items dead-leaves images
-mixed_adam  + Adam 5e-4 with betas (0.9, 0.999) (the shipped recipe's optimiser)
-mixed_ema   + an exponential moving average of G's weights (decay 0.998), scored instead of
-            the trained weights (``TrainConfig.ema``)
-=========== =========================================================================
+================ =========================================================================
+photos           the 13 training photographs, random crops and flips only; Adam 2e-4, betas (0.5, 0.999)
+mixed            + colour jitter 0.1 and half the items dead-leaves images
+mixed_adam       + Adam 5e-4 with betas (0.9, 0.999) (the shipped recipe's optimiser)
+mixed_ema        + an exponential moving average of G's weights (decay 0.998), scored instead of
+                 the trained weights (``TrainConfig.ema``)
+mixed_ema_decay  + the learning rate falling linearly to a tenth over the whole run
+================ =========================================================================
 
 Usage (each run takes about five minutes on one core; ``--jobs 2`` runs two at a time, each
 with one thread)::
@@ -34,6 +35,8 @@ RUNS = {
     "mixed": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=2e-4, betas=(0.5, 0.999)),
     "mixed_adam": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999)),
     "mixed_ema": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999), ema=0.998),
+    "mixed_ema_decay": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999),
+                            ema=0.998, lr_decay=1.0),
 }
 
 
