@@ -138,10 +138,9 @@ def make_training_data(config: TrainConfig, data=None):
         data: None (use ``config.data``); an (N, 3, H, W) tensor of images; a tuple
             ``(images (N,3,H,W), masks (N,1,H,W))`` of fixed pairs; a Dataset of (3, H, W)
             images (masks of ``config.masks`` are added) or of ``(image, mask)`` pairs.
-    Returns:
-        ``(pairs, fill)``: a Dataset of ``(image (3,H,W), mask (1,H,W))`` and the (3,)
-        per-channel mean of the training images (the source's ``fill_mean()`` if it has one,
-        else the mean of up to 256 items).
+    Returns: pairs, a Dataset of (image (3, H, W), mask (1, H, W)); and fill, the (3,)
+    per-channel mean of the training images (the source's ``fill_mean()`` if it has one, else
+    the mean of up to 256 items).
     """
     s = config.image_size
     if data is None:
