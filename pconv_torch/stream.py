@@ -217,5 +217,8 @@ def step_batches(pairs: Dataset, config: TrainConfig, *, start: int, stop: int,
     stream = _StepStream(pairs, config.seed, config.patch_size)
     sampler = _StepBatches(len(pairs), config.seed, config.batch_size, rank, world, start, stop,
                            position)
+    # The loader draws its workers' base seed from `generator`, not from the global torch RNG,
+    # so creating it (once per run or resume) leaves the RNG state a checkpoint saves untouched.
     return DataLoader(stream, batch_sampler=sampler, collate_fn=_data.collate,
-                      num_workers=config.num_workers, pin_memory=pin_memory)
+                      num_workers=config.num_workers, pin_memory=pin_memory,
+                      generator=torch.Generator().manual_seed(config.seed))

@@ -387,3 +387,13 @@ def test_weight_average_is_the_generator_that_is_kept(tmp_path, images):
         assert torch.equal(a["generator_ema"][k], b["generator_ema"][k]), k
     with pytest.raises(ValueError, match="ema"):
         tiny(ema=1.0)
+
+
+def test_resume_leaves_the_saved_rng_state_where_an_uninterrupted_run_has_it(tmp_path, images):
+    """Creating the data loader on resume draws nothing from the global torch RNG."""
+    cfg = tiny()
+    train(cfg, data=images, out_dir=tmp_path / "ref", progress=False)
+    train(cfg, data=images, out_dir=tmp_path / "stop", progress=False, max_steps=4)
+    train(cfg, data=images, out_dir=tmp_path / "stop", progress=False)
+    a, b = load_checkpoint(tmp_path / "ref")["rng"], load_checkpoint(tmp_path / "stop")["rng"]
+    assert torch.equal(a["torch"], b["torch"])
