@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_reference.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_inference.py
+	$(BIN)/python benchmarks/bench_inpaint_memory.py
 	$(BIN)/python benchmarks/bench_data.py
 
 ## Re-execute the notebooks in place so that their stored outputs (which nbval checks) are fresh.
