@@ -27,7 +27,7 @@ Every failure ends with one line ``pconv: error: ...`` on stderr, never a traceb
 * exit status 1, a run that failed: training diverged (NaN or infinite loss or weights), or
   an operating-system error (disk full, permission denied) while running;
 * exit status 130, interrupted by Ctrl-C (training saves a checkpoint at the first Ctrl-C and
-  says so; a second one stops at once).
+  says so; a second one stops at once); 143 for a training stopped by SIGTERM (it saves too).
 """
 from __future__ import annotations
 
@@ -118,7 +118,11 @@ def cmd_train(args):
     print(f"{result['status']} at phase {result['phase']}, iteration {result['iteration']} "
           f"(step {result['step']}): {losses}")
     print(f"checkpoint: {result['checkpoint']}")
-    return EXIT_INTERRUPTED if result["status"] == "interrupted" else 0
+    if result["status"] != "interrupted":
+        return 0
+    # 128 + the signal's number, as shells report it (Ctrl-C: 130, SIGTERM: 143)
+    signame = result.get("signal")
+    return 128 + signal.Signals[signame].value if signame else EXIT_INTERRUPTED
 
 
 def _refuse_non_finite(module, inputs, output) -> None:

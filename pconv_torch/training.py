@@ -569,6 +569,7 @@ class _Trainer:
             "last_sample": str(sample_path) if sample_path else None,
             "seconds": time.perf_counter() - t0, "world_size": self.world,
             "device": str(self.device),
+            "signal": stopper.signame if status == "interrupted" else None,
         }
 
     def _to_device(self, x, m):
@@ -619,7 +620,7 @@ def train(config: TrainConfig | str = "ci", data=None, out_dir="runs/pconv", res
 
     Returns:
         dict with ``status`` ("finished", "stopped" at ``max_steps``, "interrupted" by
-        Ctrl-C / SIGTERM after saving), ``step`` (global), ``phase``, ``iteration`` (within
+        Ctrl-C / SIGTERM after saving; ``signal`` names which, e.g. "SIGINT"), ``step`` (global), ``phase``, ``iteration`` (within
         the phase), ``losses`` (means over the last log interval: l_hole, l_valid, l_mse,
         and l_d, d_real, d_fake, l_adv, l_g where the phase computes them), paths
         ``checkpoint``, ``log``, ``samples``, ``last_sample``, ``out_dir``, and ``seconds``.

@@ -200,6 +200,7 @@ def test_resume_is_exact(tmp_path, images, monkeypatch):
                         failing_at(7, lambda: os.kill(os.getpid(), signal.SIGINT)))
     r = train(cfg, data=images, out_dir=ctrl_c, progress=False)
     assert r["status"] == "interrupted" and r["step"] == 6  # the step in progress completed
+    assert r["signal"] == "SIGINT"
     assert load_checkpoint(ctrl_c)["step"] == 6
     monkeypatch.setattr(losses, "mse_weighted", real_mse)
     train(cfg, data=images, out_dir=ctrl_c, progress=False)
