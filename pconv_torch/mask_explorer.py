@@ -535,11 +535,14 @@ def hole_animation(generator, sides: Sequence[int], image_size: int = 128,
 
 
 # matplotlib's animation controls use Font Awesome icons from a CDN; the book is offline.
+# Their replacements are built from glyphs of Basic Latin and Geometric Shapes (bars, black
+# triangles), which common fonts such as DejaVu Sans have; the media-control symbols of
+# Miscellaneous Technical (U+23ED..U+23F8) are missing from many and render as empty boxes.
 _FA_GLYPHS = {
-    "fa-minus": "\u2212", "fa-plus": "+", "fa-fast-backward": "\u23ee",
-    "fa-step-backward": "\u23f4\u23f4", "fa-play fa-flip-horizontal": "\u25c0",
-    "fa-pause": "\u23f8", "fa-play": "\u25b6", "fa-step-forward": "\u23f5\u23f5",
-    "fa-fast-forward": "\u23ed",
+    "fa-minus": "\u2212", "fa-plus": "+", "fa-fast-backward": "|\u25c0\u25c0",
+    "fa-step-backward": "\u25c0|", "fa-play fa-flip-horizontal": "\u25c0",
+    "fa-pause": "\u25ae\u25ae", "fa-play": "\u25b6", "fa-step-forward": "|\u25b6",
+    "fa-fast-forward": "\u25b6\u25b6|",
 }
 
 

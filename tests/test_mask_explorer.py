@@ -156,4 +156,8 @@ def test_offline_jshtml_needs_no_network():
         html = mx.offline_jshtml(animation)
         assert "font-awesome" not in html and "http" not in html
         assert "\u25b6" in html  # the play button kept a visible glyph
+        # no media-control symbols from Miscellaneous Technical: common fonts lack them
+        assert not any("\u2300" <= ch <= "\u23ff" for ch in html)
+        for glyph in mx._FA_GLYPHS.values():  # Basic Latin, minus sign and Geometric Shapes only
+            assert all(ch < "\u0080" or ch == "\u2212" or "\u25a0" <= ch <= "\u25ff" for ch in glyph)
     plt.close(fig)
