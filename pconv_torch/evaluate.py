@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -77,6 +78,9 @@ __all__ = [
     "detail",
     "seam",
     "colour_bias",
+    "checkerboard",
+    "PairedDifference",
+    "paired_difference",
     "mean_fill_method",
     "opencv_method",
     "telea",
@@ -259,6 +263,61 @@ def colour_bias(output, target, masks):
     count = w.sum(2)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, np.where(w, d, 0).sum(2) / np.maximum(count, 1), np.nan)
+
+
+def checkerboard(images, masks):
+    """Strength of the 2-pixel checkerboard pattern in the hole: per image, the mean over hole
+    pixels (x 3 channels) of ``|x[i,j] - x[i,j+1] - x[i+1,j] + x[i+1,j+1]| / 4`` (0 on the last
+    row and column). Real texture has some of it; a generator's checkerboard artefacts add more.
+
+    Args: images (N, 3, H, W) or (3, H, W); masks (N, 1, H, W) / (1, H, W), 1 = valid.
+    Returns: (N,) float64 (float for one image); nan for images without a hole.
+    """
+    x, _, hole, single = _batched(images, images, masks)
+    if hole is None:
+        raise ValueError("checkerboard needs masks (it measures inside the hole)")
+    pattern = np.zeros_like(x)
+    pattern[:, :, :-1, :-1] = np.abs(x[:, :, :-1, :-1] - x[:, :, :-1, 1:]
+                                     - x[:, :, 1:, :-1] + x[:, :, 1:, 1:]) / 4
+    return _ret(_per_image(pattern, hole), single)
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Per-image differences ``d = with_idea - without`` of one metric on the same images."""
+
+    differences: np.ndarray  # (N,) float64
+
+    @property
+    def n(self) -> int:
+        return len(self.differences)
+
+    @property
+    def mean(self) -> float:
+        """Mean difference over the images."""
+        return float(np.mean(self.differences))
+
+    @property
+    def se(self) -> float:
+        """Standard error of the mean: sd(d, ddof=1) / sqrt(n) (spread over images only)."""
+        return float(np.std(self.differences, ddof=1) / math.sqrt(self.n))
+
+    def wins(self, higher_is_better: bool = True) -> int:
+        """Images on which ``with_idea`` scores better."""
+        d = self.differences
+        return int((d > 0).sum() if higher_is_better else (d < 0).sum())
+
+
+def paired_difference(with_idea, without) -> PairedDifference:
+    """Pair two methods' per-image scores of one metric: ``with_idea``, ``without`` (N,)
+    arrays on the same N images (e.g. :func:`psnr` of two models). Raises ValueError for
+    different lengths, fewer than 2 images or non-finite scores."""
+    a, b = np.asarray(with_idea, np.float64), np.asarray(without, np.float64)
+    if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
+        raise ValueError(f"need two (N,) score arrays with N >= 2, got {a.shape} and {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("scores must be finite (an image without a hole gives nan)")
+    return PairedDifference(a - b)
 
 
 # --------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ import torch
 
 from .fileio import atomic_write
 
-__all__ = ["pretrained", "default_model_name", "model_scale", "manifest", "SHIPPED",
+__all__ = ["pretrained", "default_model_name", "model_scale", "manifest", "SHIPPED", "LABELS",
            "shipped_config", "export", "training_curves", "WEIGHTS_DIR"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -58,6 +58,10 @@ SHIPPED: dict[str, tuple[str, dict]] = {
     "plain_conv": ("plain convolutions on the mean-filled input (ablation)", {"conv": "plain"}),
     "global_only": ("global discriminator only (ablation)", {"local": False}),
 }
+
+# name -> the label the book's tables and figures give the model
+LABELS: dict[str, str] = {"full": "PConv GAN (full)", "mse_only": "MSE only",
+                          "plain_conv": "plain conv GAN", "global_only": "global D only"}
 
 
 def shipped_config(name: str):

@@ -253,3 +253,36 @@ def test_default_set_and_evaluation_are_deterministic():
     assert rows3[0]["psnr_hole"] == pytest.approx(rows3[1]["psnr_hole"], abs=1e-4)
     with pytest.raises(ValueError, match="unknown baseline"):
         ev.evaluate_default(n=2, baselines=["nope"])
+
+
+def test_checkerboard_sees_the_two_pixel_pattern_inside_the_hole_only():
+    """A +-1 checkerboard of amplitude a gives |a + a + a + a| / 4 = a at every pixel but the
+    last row and column; a flat image gives 0; the pattern outside the hole is not counted."""
+    from pconv_torch import evaluate as ev
+
+    a = 0.1
+    yy, xx = np.mgrid[:16, :16]
+    board = 0.5 + a * np.where((yy + xx) % 2 == 0, 1.0, -1.0)
+    image = np.repeat(board[None], 3, 0)[None]            # (1, 3, 16, 16)
+    mask = np.ones((1, 1, 16, 16))
+    mask[..., 4:12, 4:12] = 0                              # hole away from the last row/column
+    assert ev.checkerboard(image, mask)[0] == pytest.approx(a)
+    assert ev.checkerboard(np.full_like(image, 0.5), mask)[0] == 0
+    outside_only = np.full_like(image, 0.5)
+    outside_only[..., :4, :] = image[..., :4, :]
+    assert ev.checkerboard(outside_only, mask)[0] == 0
+    with pytest.raises(ValueError, match="needs masks"):
+        ev.checkerboard(image, None)
+
+
+def test_paired_difference_summarises_per_image_differences():
+    from pconv_torch import evaluate as ev
+
+    d = ev.paired_difference([3.0, 2.0, 5.0, 1.0], [1.0, 2.0, 4.0, 2.0])
+    assert d.differences.tolist() == [2.0, 0.0, 1.0, -1.0]
+    assert d.n == 4 and d.mean == pytest.approx(0.5)
+    assert d.se == pytest.approx(np.std([2, 0, 1, -1], ddof=1) / 2)
+    assert d.wins() == 2 and d.wins(higher_is_better=False) == 1
+    for bad in (([1.0], [2.0]), ([1.0, 2.0], [1.0]), ([1.0, np.nan], [1.0, 2.0])):
+        with pytest.raises(ValueError):
+            ev.paired_difference(*bad)
