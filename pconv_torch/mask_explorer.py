@@ -485,10 +485,11 @@ class MaskExplorer:
 
 
 def hole_animation(generator, sides: Sequence[int], image_size: int = 128,
-                   shape: str = "square", dpi: int = 60, interval: int = 800):
+                   shape: str = "square", dpi: int = 100, interval: int = 800):
     """A ``matplotlib.animation.FuncAnimation``: one frame per hole side, each showing the
     mask after every block of ``generator`` (hole pixels left in the titles). Call
-    ``.to_jshtml()`` on it for pre-rendered frames behind a slider.
+    :func:`offline_jshtml` on it for pre-rendered frames behind a slider. At the default
+    ``dpi`` a frame is about 1,000 pixels wide: the book's column, titles readable.
 
     Returns ``(animation, sweep)`` with ``sweep`` from :func:`hole_sweep`.
     """
@@ -500,7 +501,7 @@ def hole_animation(generator, sides: Sequence[int], image_size: int = 128,
     closes = closing_block(trace)
     n = len(trace)
     cols = (n + 1 + 1) // 2
-    fig, axes = plt.subplots(2, cols, figsize=(1.75 * cols, 4.1), dpi=dpi)
+    fig, axes = plt.subplots(2, cols, figsize=(1.75 * cols, 4.6), dpi=dpi)
     axes = axes.ravel()
     panels = [m.numpy() for m in [masks] + [t.mask for t in trace]]
     ims = []
