@@ -32,3 +32,14 @@ TORCH_DEVICES = [
 def torch_device(request):
     """A torch device name: 'cpu', then 'cuda' (skipped when absent)."""
     return request.param
+
+
+@pytest.fixture(scope="module")
+def tiny_generator():
+    """An untrained generator at 1/8 width (eval mode, fill 0.4, recorded scale 32x32)."""
+    from pconv_torch.networks import Generator
+
+    torch.manual_seed(0)
+    g = Generator(width=0.125, fill=(0.4, 0.4, 0.4)).eval()
+    g.image_size = 32
+    return g

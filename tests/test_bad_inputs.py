@@ -36,14 +36,6 @@ def _mask_image(hole):
     return Image.fromarray(hole.astype(np.uint8) * 255)
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    g = Generator(width=0.125, fill=(0.4, 0.4, 0.4)).eval()
-    g.image_size = 32
-    return g
-
-
 @pytest.fixture
 def files(tmp_path):
     """Paths (str) of the inputs the table refers to as {name}."""
@@ -72,20 +64,20 @@ def files(tmp_path):
     return {k: str(v) for k, v in f.items()}
 
 
-def _nan_generator(tiny):
-    g = copy.deepcopy(tiny)
+def _nan_generator(tiny_generator):
+    g = copy.deepcopy(tiny_generator)
     with torch.no_grad():
         g.layers[0].conv.weight.fill_(float("nan"))
     return g
 
 
-# Faults injected before the command runs: name -> function(monkeypatch, tiny).
-def _nan_model(mp, tiny):
-    g = _nan_generator(tiny)
+# Faults injected before the command runs: name -> function(monkeypatch, tiny_generator).
+def _nan_model(mp, tiny_generator):
+    g = _nan_generator(tiny_generator)
     mp.setattr(training, "load_generator", lambda path, map_location="cpu": g)
 
 
-def _diverge(mp, tiny):
+def _diverge(mp, tiny_generator):
     def train(*args, **kwargs):
         raise training.TrainingDiverged(
             "training diverged: l_g = nan at phase 3, iteration 7 (step 42); the weights were "
@@ -96,19 +88,19 @@ def _diverge(mp, tiny):
     mp.setattr(training, "train", train)
 
 
-def _no_cuda(mp, tiny):
+def _no_cuda(mp, tiny_generator):
     mp.setattr(torch.cuda, "is_available", lambda: False)
 
 
-def _bomb_error(mp, tiny):  # more than twice the limit: PIL raises
+def _bomb_error(mp, tiny_generator):  # more than twice the limit: PIL raises
     mp.setattr(Image, "MAX_IMAGE_PIXELS", W * H // 3)
 
 
-def _bomb_warning(mp, tiny):  # between the limit and twice it: PIL only warns
+def _bomb_warning(mp, tiny_generator):  # between the limit and twice it: PIL only warns
     mp.setattr(Image, "MAX_IMAGE_PIXELS", W * H * 2 // 3)
 
 
-def _interrupt(mp, tiny):
+def _interrupt(mp, tiny_generator):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
     mp.setattr(training, "train", interrupted)
@@ -116,13 +108,13 @@ def _interrupt(mp, tiny):
     mp.setattr(inference, "inpaint", interrupted)
 
 
-def _graceful_stop(mp, tiny):  # the first Ctrl-C: training saves and returns "interrupted"
+def _graceful_stop(mp, tiny_generator):  # the first Ctrl-C: training saves and returns "interrupted"
     mp.setattr(training, "train", lambda *a, **k: {
         "status": "interrupted", "phase": 1, "iteration": 3, "step": 3, "losses": {},
         "checkpoint": "runs/x/checkpoint.pt", "signal": "SIGINT"})
 
 
-def _graceful_sigterm(mp, tiny):  # a job scheduler's SIGTERM: training saves, then 128 + 15
+def _graceful_sigterm(mp, tiny_generator):  # a job scheduler's SIGTERM: training saves, then 128 + 15
     mp.setattr(training, "train", lambda *a, **k: {
         "status": "interrupted", "phase": 1, "iteration": 3, "step": 3, "losses": {},
         "checkpoint": "runs/x/checkpoint.pt", "signal": "SIGTERM"})
@@ -189,10 +181,10 @@ CLI_ROWS = [
 
 @pytest.mark.parametrize("argv, fault, status, fragment, unchanged",
                          [r[1:] for r in CLI_ROWS], ids=[r[0] for r in CLI_ROWS])
-def test_cli_bad_input(files, tiny, monkeypatch, capsys, argv, fault, status, fragment,
+def test_cli_bad_input(files, tiny_generator, monkeypatch, capsys, argv, fault, status, fragment,
                        unchanged):
     if FAULTS[fault] is not None:
-        FAULTS[fault](monkeypatch, tiny)
+        FAULTS[fault](monkeypatch, tiny_generator)
     before = {name: open(files[name], "rb").read() for name in unchanged}
     listing = sorted(p.name for p in Path(files["tmp"]).iterdir())
     code = cli.main([a.format(**files) for a in argv])
@@ -211,34 +203,34 @@ def test_cli_bad_input(files, tiny, monkeypatch, capsys, argv, fault, status, fr
     assert sorted(p.name for p in Path(files["tmp"]).iterdir()) == listing
 
 
-def test_divergence_advice_is_one_a_resume_accepts(files, tiny, monkeypatch, capsys):
-    _diverge(monkeypatch, tiny)
+def test_divergence_advice_is_one_a_resume_accepts(files, tiny_generator, monkeypatch, capsys):
+    _diverge(monkeypatch, tiny_generator)
     assert cli.main(["train", "--out", files["run"], "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "another --out directory, or --restart" in err and "--set lr_g=" in err
     assert "runs/x/checkpoint.pt (step 40) is kept" in err
 
 
-def test_device_error_does_not_blame_the_checkpoint(files, tiny, monkeypatch, capsys):
-    _no_cuda(monkeypatch, tiny)
+def test_device_error_does_not_blame_the_checkpoint(files, tiny_generator, monkeypatch, capsys):
+    _no_cuda(monkeypatch, tiny_generator)
     assert cli.main([a.format(**files) for a in MODEL + ["--device", "cuda"]]) == 2
     err = capsys.readouterr().err
     assert "checkpoint" not in err and files["run"] not in err
 
 
 # ----------------------------------------------------------------------------- known pixels
-def _tiny_shipped(monkeypatch, tiny):
+def _tiny_shipped(monkeypatch, tiny_generator):
     import pconv_torch.shipped as shipped
 
-    monkeypatch.setattr(shipped, "pretrained", lambda name=None: tiny)
+    monkeypatch.setattr(shipped, "pretrained", lambda name=None: tiny_generator)
 
 
 @pytest.mark.parametrize("method", ["model", "telea"])
 @pytest.mark.parametrize("kind", ["RGB", "RGBA", "L", "LA", "I;16", "P+transparency"])
-def test_cli_keeps_mode_depth_alpha_and_known_pixels(tmp_path, tiny, monkeypatch, kind, method):
+def test_cli_keeps_mode_depth_alpha_and_known_pixels(tmp_path, tiny_generator, monkeypatch, kind, method):
     """README: `pconv inpaint` returns the known pixels unchanged (and here: the mode, the
     16-bit depth and the alpha channel of every pixel)."""
-    _tiny_shipped(monkeypatch, tiny)
+    _tiny_shipped(monkeypatch, tiny_generator)
     rgb, hole = _photo(), _hole()
     alpha = np.tile(np.linspace(0, 255, W).astype(np.uint8), (H, 1))
     image = {
@@ -300,9 +292,9 @@ def test_exif_orientation_turns_image_and_mask_alike(tmp_path):
     (np.zeros((H, W, 5), np.uint8), "image must be"),
     (np.full((H, W, 4), np.inf, np.float32), "NaN or infinite"),
 ])
-def test_inpaint_refuses_what_it_cannot_keep(tiny, image, message):
+def test_inpaint_refuses_what_it_cannot_keep(tiny_generator, image, message):
     with pytest.raises(ValueError, match=message):
-        inference.inpaint(image, _hole(), model=tiny)
+        inference.inpaint(image, _hole(), model=tiny_generator)
 
 
 @pytest.mark.parametrize("image", [
@@ -311,19 +303,19 @@ def test_inpaint_refuses_what_it_cannot_keep(tiny, image, message):
     _photo().astype(np.float64) / 255,                                # float64
     Image.fromarray(np.dstack([_photo(), np.full((H, W), 9, np.uint8)])),  # RGBA PIL
 ])
-def test_inpaint_returns_known_pixels_and_alpha_unchanged(tiny, image):
+def test_inpaint_returns_known_pixels_and_alpha_unchanged(tiny_generator, image):
     hole = _hole()
     want = np.asarray(image)
-    got = inference.inpaint(image, hole, model=tiny)
+    got = inference.inpaint(image, hole, model=tiny_generator)
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_array_equal(got[~hole], want[~hole])
     if want.ndim == 3 and want.shape[2] == 4:
         np.testing.assert_array_equal(got[..., 3], want[..., 3])
 
 
-def test_inpaint_refuses_a_nan_generator(tiny):
+def test_inpaint_refuses_a_nan_generator(tiny_generator):
     with pytest.raises(ValueError, match="NaN or infinite"):
-        inference.inpaint(_photo(), _hole(), model=_nan_generator(tiny))
+        inference.inpaint(_photo(), _hole(), model=_nan_generator(tiny_generator))
 
 
 # ----------------------------------------------------------------------------- PartialConv2d
@@ -343,7 +335,7 @@ LAYER_ROWS = [  # (id, call, exception, message fragment)
     ("mask-0.5", lambda: PartialConv2d(3, 4, 3, padding=1)(_x(), _m(0.5)), ValueError, "binary"),
     ("mask-2", lambda: PartialConv2d(3, 4, 3, padding=1)(_x(), _m(2.0)), ValueError, "binary"),
     ("mask-neg", lambda: PartialConv2d(3, 4, 3, padding=1)(_x(), _m(-1.0)), ValueError, "binary"),
-    ("mask-tiny", lambda: PartialConv2d(3, 4, 3, padding=1)(_x(), _m(1e-30)), ValueError,
+    ("mask-tiny_generator", lambda: PartialConv2d(3, 4, 3, padding=1)(_x(), _m(1e-30)), ValueError,
      "binary"),
     ("mask-nan", lambda: PartialConv2d(3, 4, 3, padding=1)(_x(), _m(NAN)), ValueError, "NaN"),
     ("x-nan-under-hole", lambda: PartialConv2d(3, 4, 3, padding=1)(

@@ -10,15 +10,6 @@ from PIL import Image
 
 import pconv_torch
 from pconv_torch import inference, shipped, training
-from pconv_torch.networks import Generator
-
-
-@pytest.fixture(scope="module")
-def tiny_generator():
-    torch.manual_seed(0)
-    g = Generator(width=0.125, fill=(0.4, 0.4, 0.4)).eval()
-    g.image_size = 32
-    return g
 
 
 def test_context_windows_cover_every_hole_pixel_at_least_the_models_scale():

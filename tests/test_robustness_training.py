@@ -21,6 +21,7 @@ import torch
 
 from pconv_torch import data as D
 from pconv_torch import checkpoint, fileio, training
+from tiny_runs import tiny as tiny_run
 from pconv_torch.training import (
     PRESETS,
     TrainConfig,
@@ -33,12 +34,9 @@ from pconv_torch.training import (
 
 
 def tiny(**kw):
-    """32x32, widths 1/8 and 1/4, batch 2, weight averaging on (so every section exists)."""
-    base = dict(image_size=32, width=0.125, d_width=0.25, batch_size=2, phase1_iters=2,
-                phase2_iters=1, phase3_iters=2, lr_g=1e-3, lr_d=1e-3, log_every=1, ema=0.9,
-                sample_every=1000, checkpoint_every=1000, n_samples=2, tensorboard=False)
-    base.update(kw)
-    return load_config("ci", **base)
+    """The shared tiny run with 2 / 1 / 2 iterations and weight averaging on (so every
+    section of a checkpoint exists)."""
+    return tiny_run(**{"phase1_iters": 2, "phase2_iters": 1, "phase3_iters": 2, "ema": 0.9, **kw})
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from pconv_torch import losses, training
+from tiny_runs import tiny
 from pconv_torch.training import (
     PRESETS,
     TrainConfig,
@@ -24,15 +25,6 @@ from pconv_torch.training import (
     save_checkpoint,
     train,
 )
-
-
-def tiny(**kw):
-    """32x32, widths 1/8 and 1/4, batch 2; 3 / 2 / 3 iterations unless overridden."""
-    base = dict(image_size=32, width=0.125, d_width=0.25, batch_size=2, phase1_iters=3,
-                phase2_iters=2, phase3_iters=3, lr_g=1e-3, lr_d=1e-3, log_every=1,
-                sample_every=1000, checkpoint_every=1000, n_samples=2, tensorboard=False)
-    base.update(kw)
-    return load_config("ci", **base)
 
 
 @pytest.fixture(scope="module")
