@@ -10,8 +10,8 @@ Sources
     The poster's data: a seeded subsample (30,000 train / 1,000 test, disjoint, identical on
     every machine) of Places365-Standard's 256x256 images, read from either official layout
     (``data_256/`` + ``places365_train_standard.txt``, or ``val_256/`` with optional
-    ``places365_val.txt``). :func:`download_places365_val` fetches ``val_256.tar`` (36,500
-    images, 0.5 GB), enough for the poster's 31,000.
+    ``places365_val.txt``). :func:`pconv_torch.downloads.download_places365_val` fetches
+    ``val_256.tar`` (36,500 images, 0.5 GB), enough for the poster's 31,000.
 :class:`EmbeddedPhotos`
     Works offline with no download: **nineteen** colour photographs, eight that installed
     Python packages ship (scikit-image, scikit-learn, matplotlib) and eleven from Debian's
@@ -30,30 +30,25 @@ Sources
     16-bit images are converted. A wrong layout raises an error naming the layout expected.
 
 Helpers shared by the networks, losses and notebooks: :func:`mean_fill`, :func:`composite`,
-:class:`InpaintingDataset` (pairs images with masks), :func:`make_loader`,
-:func:`example_grid`. The downloader is :func:`download` with :func:`safe_extract`.
+:class:`InpaintingDataset` (pairs images with masks), :func:`make_loader`. Elsewhere: the
+downloader (:mod:`pconv_torch.downloads`), the data notebook's figure
+(:func:`pconv_torch.figures.example_grid`), the PIL mode converter
+(:func:`pconv_torch.images.flatten`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
-import os
-import re
-import shutil
-import tarfile
-import tempfile
-import urllib.parse
-import urllib.request
 import warnings
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
 
+from . import images as _images
 from . import masks as _masks
 from . import procedural as _procedural
 
@@ -72,12 +67,6 @@ __all__ = [
     "InpaintingDataset",
     "collate",
     "make_loader",
-    "download",
-    "safe_extract",
-    "UnsafeArchiveError",
-    "PLACES365_VAL_256",
-    "download_places365_val",
-    "example_grid",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -124,25 +113,6 @@ class BadImageError(ValueError):
     """An image file that cannot be used (corrupt, truncated, not an image, too small)."""
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """Any PIL mode -> 8-bit RGB. Transparency is composited onto white; 16-bit and
-    32-bit integer images are rescaled (not clipped); float images are taken as [0, 1]."""
-    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        a = np.asarray(img).astype(np.float64)
-        if img.mode == "F":
-            a = a * 255.0 if a.max() <= 1.0 else a
-        elif a.max() > 255:
-            a = a / 257.0  # 0..65535 -> 0..255
-        return Image.fromarray(np.clip(a + 0.5, 0, 255).astype(np.uint8), "L").convert("RGB")
-    if img.mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    if img.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return img.convert("RGB") if img.mode != "RGB" else img
-
-
 def _open_rgb(path, draft_size: int | None = None, min_size: int = 1) -> Image.Image:
     """Open, fully decode and convert one file to RGB (EXIF orientation applied).
 
@@ -154,7 +124,7 @@ def _open_rgb(path, draft_size: int | None = None, min_size: int = 1) -> Image.I
                 im.draft("RGB", (draft_size, draft_size))  # decode at reduced scale (fast)
             im.load()
             im = ImageOps.exif_transpose(im)
-            rgb = _to_rgb(im)
+            rgb = _images.flatten(im, "RGB", background=_images.WHITE)
     except BadImageError:
         raise
     except Exception as e:  # PIL raises many types (OSError, SyntaxError, ValueError...)
@@ -547,7 +517,7 @@ _PLACES_LAYOUTS = """expected one of the official Places365-Standard 256x256 lay
                    from filelist_places365-standard.tar + train_256_places365standard.tar
   val:             {root}/val_256/Places365_val_00000001.jpg ...
                    {root}/places365_val.txt   (optional; lines like "Places365_val_00000001.jpg 165")
-                   from val_256.tar: pconv_torch.data.download_places365_val(root)"""
+                   from val_256.tar: pconv_torch.downloads.download_places365_val(root)"""
 
 
 def _read_file_list(path: Path) -> list[str]:
@@ -757,205 +727,3 @@ def make_loader(dataset: Dataset, batch_size: int = 16, *, shuffle: bool = True,
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=g,
                       num_workers=num_workers, drop_last=drop_last, collate_fn=collate,
                       persistent_workers=num_workers > 0)
-
-
-# --------------------------------------------------------------------------------------
-# Downloader
-# --------------------------------------------------------------------------------------
-class UnsafeArchiveError(ValueError):
-    """An archive member is unsafe to extract: an absolute path, a ``..`` component, a
-    symbolic or hard link, or a device / FIFO (raised before anything is written)."""
-
-
-# The MD5 is the one torchvision (and others) publish for this file; MIT publishes no SHA-256.
-PLACES365_VAL_256 = {
-    "url": "http://data.csail.mit.edu/places/places365/val_256.tar",
-    "md5": "e27b17d8d44f4af9a78502beb927f808",
-    "bytes": 525158400,
-}
-
-
-def _check_member(m: tarfile.TarInfo) -> None:
-    """UnsafeArchiveError unless ``m`` is a regular file or folder with a relative name free
-    of ``..`` components."""
-    name = m.name
-    if PurePosixPath(name).is_absolute() or name.startswith("\\") or re.match(r"^[A-Za-z]:", name):
-        raise UnsafeArchiveError(f"absolute path in archive: {name!r}")
-    if ".." in re.split(r"[/\\]", name) or "\x00" in name:
-        raise UnsafeArchiveError(f"'..' in archive path: {name!r}")
-    if m.issym() or m.islnk():
-        raise UnsafeArchiveError(f"link in archive (links are never extracted): {name!r} -> "
-                                 f"{m.linkname!r}")
-    if not (m.isfile() or m.isdir()):
-        raise UnsafeArchiveError(f"special file (device or FIFO) in archive: {name!r}")
-
-
-def _plan_moves(src: Path, dst: Path, moves: list) -> None:
-    """The renames that put the extracted tree ``src`` into ``dst`` (merging into folders
-    that already exist); raises before any rename if one is impossible or would follow a
-    symbolic link in ``dst``."""
-    for entry in sorted(os.scandir(src), key=lambda e: e.name):
-        source, target = Path(entry.path), dst / entry.name
-        if target.is_symlink():
-            raise UnsafeArchiveError(f"{target} is a symbolic link: not extracting over it")
-        if entry.is_dir(follow_symlinks=False):
-            if target.is_dir():
-                _plan_moves(source, target, moves)
-                continue
-            if target.exists():
-                raise NotADirectoryError(f"{target}: a file where the archive has a folder")
-        elif target.is_dir():
-            raise IsADirectoryError(f"{target}: a folder where the archive has a file")
-        moves.append((source, target))
-
-
-def safe_extract(archive, dest) -> list[Path]:
-    """Extract a tar archive (any compression) into ``dest``; all or nothing.
-
-    Every member is checked before anything is written: absolute names, ``..`` components,
-    symbolic and hard links (of any target: Places365 archives have none) and device / FIFO
-    members raise :class:`UnsafeArchiveError`. The members are then extracted, with Python's
-    ``"data"`` filter where it exists, into a temporary folder inside ``dest`` and only then
-    renamed into place (merging into folders that exist); on any error the temporary folder
-    is removed and ``dest`` is left as it was. Returns the extracted regular files' paths.
-    """
-    dest = Path(dest)
-    with tarfile.open(archive) as tar:
-        members = tar.getmembers()
-        for m in members:
-            try:
-                _check_member(m)
-            except UnsafeArchiveError as e:
-                raise UnsafeArchiveError(f"{archive}: {e}") from None
-        dest.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest))
-        try:
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(tmp, members=members, filter="data")
-            else:  # Python < 3.11.4: links and specials were refused above; drop special bits
-                for m in members:
-                    m.mode &= 0o755
-                tar.extractall(tmp, members=members)
-            moves = []
-            _plan_moves(tmp, dest, moves)
-            for source, target in moves:
-                os.replace(source, target)
-        except Exception as e:
-            if isinstance(e, getattr(tarfile, "FilterError", ())):
-                raise UnsafeArchiveError(f"{archive}: {e}") from None
-            raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return [dest / m.name for m in members if m.isfile()]
-
-
-def _digest(path: Path, algo: str) -> str:
-    h = hashlib.new(algo)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def download(url: str, dest, sha256: str | None = None, *, md5: str | None = None,
-             filename: str | None = None, extract: bool = True, progress: bool = True,
-             timeout: float = 60.0) -> Path:
-    """Download ``url`` into directory ``dest``, verify its checksum, optionally extract it.
-
-    A checksum is required: ``sha256`` (preferred) or ``md5``. The file is streamed to
-    ``<name>.part`` and renamed only after the checksum matches; on a mismatch the partial
-    file is deleted and ValueError raised. An existing file with the right checksum is not
-    downloaded again. With ``extract=True`` tar archives are unpacked by :func:`safe_extract`.
-
-    Returns: path of the downloaded file.
-    """
-    if not sha256 and not md5:
-        raise ValueError("download needs an expected checksum (sha256=... or md5=...)")
-    algo, expected = ("sha256", sha256.lower()) if sha256 else ("md5", md5.lower())
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    target = dest / (filename or PurePosixPath(urllib.parse.urlparse(url).path).name or "download")
-    if not (target.is_file() and _digest(target, algo) == expected):
-        part = target.with_name(target.name + ".part")
-        h = hashlib.new(algo)
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp, open(part, "wb") as out:
-                total = int(resp.headers.get("Content-Length") or 0) or None
-                bar = None
-                if progress:
-                    from tqdm.auto import tqdm
-                    bar = tqdm(total=total, unit="B", unit_scale=True, desc=target.name)
-                for chunk in iter(lambda: resp.read(1 << 20), b""):
-                    out.write(chunk)
-                    h.update(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
-                if bar is not None:
-                    bar.close()
-            got = h.hexdigest()
-            if got != expected:
-                raise ValueError(f"checksum mismatch for {url}: expected {algo} {expected}, got {got}")
-            os.replace(part, target)
-        finally:
-            if part.exists():
-                part.unlink()
-    if extract and tarfile.is_tarfile(target):
-        safe_extract(target, dest)
-    return target
-
-
-def download_places365_val(root, **kwargs) -> Path:
-    """Download and extract ``val_256.tar`` (36,500 images, 0.5 GB) into ``root``, giving
-    ``root/val_256/``: the ``val`` layout of :class:`Places365`. Checked by the MD5 that
-    torchvision publishes."""
-    return download(PLACES365_VAL_256["url"], root, md5=PLACES365_VAL_256["md5"], **kwargs)
-
-
-# --------------------------------------------------------------------------------------
-# A figure for the data notebook
-# --------------------------------------------------------------------------------------
-def example_grid(sources: dict | None = None, families=_masks.MASK_FAMILIES, n: int = 6,
-                 seed: int = 0, size: int = 128, path=None):
-    """A grid of examples: one row per data source (plain crops), then one row per mask
-    family (the mean-filled generator input on held-out embedded crops, hole ratio in
-    each title).
-
-    Args:
-        sources: ``{title: dataset}``; default: embedded train and test.
-        families: mask families to show.
-        path: save the figure there if given (default: not saved).
-    Returns: matplotlib Figure.
-    """
-    import matplotlib.pyplot as plt
-
-    if sources is None:
-        sources = {"embedded train": EmbeddedPhotos("train", size, seed=seed),
-                   "embedded test": EmbeddedPhotos("test", size)}
-    test = EmbeddedPhotos("test", size)
-    mean = test.fill_mean()
-    rows = len(sources) + len(families)
-    fig, axes = plt.subplots(rows, n, figsize=(1.6 * n, 1.75 * rows), squeeze=False)
-    rng = np.random.default_rng(seed)
-
-    def show(ax, x, title):
-        ax.imshow(x.permute(1, 2, 0).clamp(0, 1).numpy())
-        ax.set_title(title, fontsize=7)
-        ax.axis("off")
-
-    for r, (name, ds) in enumerate(sources.items()):
-        picks = rng.choice(len(ds), size=min(n, len(ds)), replace=False)
-        for c in range(n):
-            if c < len(picks):
-                show(axes[r, c], ds[int(picks[c])], f"{name} #{int(picks[c])}")
-            else:
-                axes[r, c].axis("off")
-    for k, fam in enumerate(families):
-        r = len(sources) + k
-        for c in range(n):
-            x = test[(7 * c + 3 * k) % len(test)]
-            m = _masks.sample_mask(fam, size, np.random.default_rng([seed, k, c]))
-            show(axes[r, c], mean_fill(x, m, mean), f"{fam}: hole {_masks.hole_ratio(m):.2f}")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig

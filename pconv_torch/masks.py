@@ -45,6 +45,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageOps
 
+from . import images as _images
+
 __all__ = [
     "MASK_FAMILIES",
     "RATIO_RANGES",
@@ -243,20 +245,16 @@ def sample_masks(family: str, n: int, size=128, seed=0) -> torch.Tensor:
 # Masks from files (the user's edge: white = hole)
 # --------------------------------------------------------------------------------------
 def _gray01(img: Image.Image) -> np.ndarray:
-    """Any PIL image -> (H, W) float array in [0, 1]; transparent pixels count as black."""
-    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+    """Any PIL image -> (H, W) float array in [0, 1]; transparent pixels count as black.
+    16-bit, 32-bit and float images keep their full precision (a threshold sees exact values);
+    every other mode goes through :func:`pconv_torch.images.flatten`."""
+    if img.mode in _images.HIGH_BIT_MODES:
         a = np.asarray(img).astype(np.float64)
+        if img.mode == "F":
+            return a / 255.0 if a.max() > 1 else a
         return a / (65535.0 if a.max() > 255 else 255.0)
-    if img.mode == "F":
-        a = np.asarray(img).astype(np.float64)
-        return a / 255.0 if a.max() > 1 else a
-    if img.mode == "P":
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
-        rgba = img.convert("RGBA")
-        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        img = Image.alpha_composite(black, rgba)
-    return np.asarray(img.convert("L")).astype(np.float64) / 255.0
+    gray = _images.flatten(img, "L", background=_images.BLACK)
+    return np.asarray(gray).astype(np.float64) / 255.0
 
 
 def mask_from_image(source, size=None, threshold: float = 0.5) -> torch.Tensor:

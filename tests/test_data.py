@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from pconv_torch import data as D
+from pconv_torch import downloads, figures
 from pconv_torch import masks as M
 
 
@@ -308,7 +309,7 @@ def test_example_grid_returns_figure(tmp_path):
     import matplotlib.pyplot as plt
 
     before = set(tmp_path.iterdir())
-    fig = D.example_grid(n=2, size=32)
+    fig = figures.example_grid(n=2, size=32)
     assert len(fig.axes) == 2 * (2 + len(M.MASK_FAMILIES))
     assert set(tmp_path.iterdir()) == before
     plt.close(fig)
@@ -357,13 +358,14 @@ def test_download_verifies_extracts_and_feeds_places(server, tmp_path):
     served, url, handler = server
     sha = _val_tar(served / "val_256.tar")
     dest = tmp_path / "places"
-    out = D.download(f"{url}/val_256.tar", dest, sha, progress=False)
+    out = downloads.download(f"{url}/val_256.tar", dest, sha, progress=False)
     assert out == dest / "val_256.tar" and len(list((dest / "val_256").iterdir())) == 12
     assert handler.requests == 1
-    D.download(f"{url}/val_256.tar", dest, sha, progress=False)  # already there: no request
+    downloads.download(f"{url}/val_256.tar", dest, sha, progress=False)  # already there: no request
     assert handler.requests == 1
     md5 = hashlib.md5((served / "val_256.tar").read_bytes()).hexdigest()
-    D.download(f"{url}/val_256.tar", tmp_path / "md5", md5=md5, progress=False, extract=False)
+    downloads.download(f"{url}/val_256.tar", tmp_path / "md5", md5=md5, progress=False,
+                       extract=False)
     assert not (tmp_path / "md5" / "val_256").exists()
     ds = D.Places365(dest, "test", n_train=8, n_test=4, size=16)
     assert ds.source == "val" and len(ds) == 4
@@ -374,10 +376,10 @@ def test_download_rejects_bad_checksum(server, tmp_path):
     _val_tar(served / "val_256.tar", n=2)
     dest = tmp_path / "dl"
     with pytest.raises(ValueError, match="checksum mismatch"):
-        D.download(f"{url}/val_256.tar", dest, "0" * 64, progress=False)
+        downloads.download(f"{url}/val_256.tar", dest, "0" * 64, progress=False)
     assert list(dest.iterdir()) == []  # neither the file nor a .part left behind
     with pytest.raises(ValueError, match="needs an expected checksum"):
-        D.download(f"{url}/val_256.tar", dest)
+        downloads.download(f"{url}/val_256.tar", dest)
 
 
 def _tar_with(path, member: tarfile.TarInfo, payload=b"x"):
@@ -413,8 +415,8 @@ def test_safe_extract_rejects_escapes(server, tmp_path, member):
     _tar_with(archive, member)
     sha = hashlib.sha256(archive.read_bytes()).hexdigest()
     dest = tmp_path / "a" / "b"
-    with pytest.raises(D.UnsafeArchiveError):
-        D.download(f"{url}/bad.tar", dest, sha, progress=False)
+    with pytest.raises(downloads.UnsafeArchiveError):
+        downloads.download(f"{url}/bad.tar", dest, sha, progress=False)
     assert not (dest / "fine.txt").exists()  # checked before anything is written
     assert not (tmp_path / "a" / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
 
@@ -422,6 +424,6 @@ def test_safe_extract_rejects_escapes(server, tmp_path, member):
 def test_safe_extract_refuses_even_internal_links(tmp_path):
     archive = tmp_path / "links.tar"
     _tar_with(archive, _member("sub/link", tarfile.SYMTYPE, "../fine.txt"))
-    with pytest.raises(D.UnsafeArchiveError, match="link"):
-        D.safe_extract(archive, tmp_path / "out")
+    with pytest.raises(downloads.UnsafeArchiveError, match="link"):
+        downloads.safe_extract(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists()

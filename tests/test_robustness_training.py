@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from pconv_torch import data as D
-from pconv_torch import checkpoint, fileio, training
+from pconv_torch import checkpoint, downloads, fileio, training
 from tiny_runs import tiny as tiny_run
 from pconv_torch.training import (
     PRESETS,
@@ -287,8 +287,9 @@ def test_unsafe_archives_are_refused_before_anything_is_written(tmp_path, monkey
     dest.mkdir(parents=True)
     (dest / "kept.txt").write_text("mine")
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-    with pytest.raises(D.UnsafeArchiveError, match=re.escape(str(archive)) + ".*" + fragment):
-        D.safe_extract(archive, dest)
+    with pytest.raises(downloads.UnsafeArchiveError,
+                       match=re.escape(str(archive)) + ".*" + fragment):
+        downloads.safe_extract(archive, dest)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
     assert (dest / "kept.txt").read_text() == "mine"
 
@@ -307,7 +308,7 @@ def test_an_extraction_that_fails_midway_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(tarfile.TarFile, "extractall", lambda self, path, members, **kw: [
         full_disk_after_one(self, m, path, **kw) for m in members])
     with pytest.raises(OSError, match="No space left"):
-        D.safe_extract(archive, dest)
+        downloads.safe_extract(archive, dest)
     assert list(dest.iterdir()) == []  # no half folder, no temporary folder
 
 
@@ -318,7 +319,7 @@ def test_a_safe_archive_is_merged_into_the_destination(tmp_path):
     dest = tmp_path / "dest"
     (dest / "val_256").mkdir(parents=True)
     (dest / "val_256" / "old.jpg").write_bytes(b"old")
-    files = D.safe_extract(archive, dest)
+    files = downloads.safe_extract(archive, dest)
     assert files == [dest / "val_256" / "a.jpg", dest / "places365_val.txt"]
     assert (dest / "val_256" / "a.jpg").read_bytes() == b"a"
     assert (dest / "val_256" / "old.jpg").read_bytes() == b"old"
@@ -332,7 +333,7 @@ def test_a_file_in_the_way_of_an_archive_folder_changes_nothing(tmp_path):
     dest.mkdir()
     (dest / "val_256").write_bytes(b"a file")
     with pytest.raises(NotADirectoryError, match="val_256"):
-        D.safe_extract(archive, dest)
+        downloads.safe_extract(archive, dest)
     assert sorted(p.name for p in dest.iterdir()) == ["val_256"]
 
 
