@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from pconv_torch import data as D
+from pconv_torch.places365 import Places365
 
 
 class _StandInGenerator(nn.Module):
@@ -65,7 +66,7 @@ def _dataset(source: str, size: int, masks: str, places_kw=None):
     elif source.startswith("folder:"):
         images = D.ImageFolder(source[7:], size=size, augment=True)
     elif source.startswith("places:"):
-        images = D.Places365(source[7:], "train", size=size, **places_kw)
+        images = Places365(source[7:], "train", size=size, **places_kw)
     else:
         raise SystemExit(f"unknown --source {source!r}")
     return D.InpaintingDataset(images, masks), images

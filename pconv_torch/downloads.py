@@ -4,7 +4,7 @@
 matches; :func:`safe_extract` unpacks a tar archive all or nothing, refusing absolute names,
 ``..`` components, links and device files (:class:`UnsafeArchiveError`) before anything is
 written. :func:`download_places365_val` fetches the poster's data, Places365-Standard's
-``val_256.tar``, for :class:`pconv_torch.data.Places365`.
+``val_256.tar``, for :class:`pconv_torch.places365.Places365`.
 """
 
 from __future__ import annotations
@@ -172,6 +172,6 @@ def download(url: str, dest, sha256: str | None = None, *, md5: str | None = Non
 
 def download_places365_val(root, **kwargs) -> Path:
     """Download and extract ``val_256.tar`` (36,500 images, 0.5 GB) into ``root``, giving
-    ``root/val_256/``: the ``val`` layout of :class:`pconv_torch.data.Places365`. Checked by
+    ``root/val_256/``: the ``val`` layout of :class:`pconv_torch.places365.Places365`. Checked by
     the MD5 that torchvision publishes."""
     return download(PLACES365_VAL_256["url"], root, md5=PLACES365_VAL_256["md5"], **kwargs)

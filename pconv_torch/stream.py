@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from . import data as _data
 from . import masks as _masks
+from . import places365 as _places365
 from .config import TrainConfig
 
 __all__ = ["make_training_data", "preview_batch", "step_batches"]
@@ -150,7 +151,7 @@ def make_training_data(config: TrainConfig, data=None):
                                           seed=config.seed, procedural=config.procedural,
                                           jitter=config.jitter)
         elif src.startswith("places365:"):
-            images = _data.Places365(src.split(":", 1)[1], "train", size=s)
+            images = _places365.Places365(src.split(":", 1)[1], "train", size=s)
         else:
             images = _data.ImageFolder(src, size=s, augment=True, seed=config.seed)
         data = images

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from pconv_torch import data as D
+from pconv_torch.places365 import Places365
 from pconv_torch import downloads, figures
 from pconv_torch import masks as M
 
@@ -119,12 +120,12 @@ def _places_val_tree(root, n=20, listfile=True):
 def test_places_train_layout_subsample(tmp_path):
     _places_train_tree(tmp_path)
     kw = dict(n_train=10, n_test=5, seed=0, size=32)
-    tr = D.Places365(tmp_path, "train", **kw)
-    te = D.Places365(tmp_path, "test", **kw)
+    tr = Places365(tmp_path, "train", **kw)
+    te = Places365(tmp_path, "test", **kw)
     assert tr.source == "train_standard" and len(tr) == 10 and len(te) == 5
     assert not set(tr.names) & set(te.names)  # disjoint
-    assert D.Places365(tmp_path, "train", **kw).names == tr.names  # same every run
-    assert D.Places365(tmp_path, "train", **{**kw, "seed": 1}).names != tr.names
+    assert Places365(tmp_path, "train", **kw).names == tr.names  # same every run
+    assert Places365(tmp_path, "train", **{**kw, "seed": 1}).names != tr.names
     x = tr[0]
     assert x.shape == (3, 32, 32) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
 
@@ -133,7 +134,7 @@ def test_places_subsample_pinned(tmp_path):
     """The subsample is a pure function of (sorted pool, seed): pinned here so that a change
     of NumPy's stream or of the protocol shows up as a failure, not as silent drift."""
     _places_val_tree(tmp_path, n=20, listfile=False)
-    te = D.Places365(tmp_path, "test", n_train=10, n_test=4, seed=0, size=16, check="none")
+    te = Places365(tmp_path, "test", n_train=10, n_test=4, seed=0, size=16, check="none")
     perm = np.random.default_rng(0).permutation(20)
     expected = sorted(f"val_256/Places365_val_{i + 1:08d}.jpg" for i in perm[10:14])
     assert te.names == expected
@@ -145,30 +146,30 @@ def test_places_val_layout_with_and_without_list(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     _places_val_tree(a, listfile=True)
     _places_val_tree(b, listfile=False)
-    da = D.Places365(a, "train", n_train=12, n_test=4, size=16)
-    db = D.Places365(b, "train", n_train=12, n_test=4, size=16)
+    da = Places365(a, "train", n_train=12, n_test=4, size=16)
+    db = Places365(b, "train", n_train=12, n_test=4, size=16)
     assert da.source == db.source == "val" and da.names == db.names
 
 
 def test_places_auto_prefers_train_and_source_choice(tmp_path):
     _places_train_tree(tmp_path, per_class=4)
     _places_val_tree(tmp_path, n=10)
-    assert D.Places365(tmp_path, n_train=4, n_test=2, size=16).source == "train_standard"
-    assert D.Places365(tmp_path, source="val", n_train=4, n_test=2, size=16).source == "val"
+    assert Places365(tmp_path, n_train=4, n_test=2, size=16).source == "train_standard"
+    assert Places365(tmp_path, source="val", n_train=4, n_test=2, size=16).source == "val"
 
 
 def test_places_wrong_layout_names_expected(tmp_path):
     (tmp_path / "images").mkdir()
     _jpeg(tmp_path / "images" / "x.jpg")
     with pytest.raises(FileNotFoundError) as e:
-        D.Places365(tmp_path)
+        Places365(tmp_path)
     msg = str(e.value)
     assert "places365_train_standard.txt" in msg and "data_256" in msg and "val_256" in msg
     with pytest.raises(FileNotFoundError, match="not a directory"):
-        D.Places365(tmp_path / "missing")
+        Places365(tmp_path / "missing")
     _places_val_tree(tmp_path, n=5)
     with pytest.raises(ValueError, match="fewer than"):
-        D.Places365(tmp_path, n_train=30000, n_test=1000)
+        Places365(tmp_path, n_train=30000, n_test=1000)
 
 
 def test_places_corrupt_files_skipped_and_reported(tmp_path):
@@ -181,7 +182,7 @@ def test_places_corrupt_files_skipped_and_reported(tmp_path):
     _jpeg(tmp_path / names[5], (16, 16))  # tiny: skipped
     kw = dict(n_train=24, n_test=0, size=32, check="full")
     with pytest.warns(UserWarning, match="skipped 5 unusable"):
-        ds = D.Places365(tmp_path, "train", **kw)
+        ds = Places365(tmp_path, "train", **kw)
     assert len(ds) == 19 and len(ds.skipped) == 5
     bad = {os.path.basename(p) for p, _ in ds.skipped}
     assert bad == {os.path.basename(n) for n in names[:4] + names[5:6]}
@@ -190,7 +191,7 @@ def test_places_corrupt_files_skipped_and_reported(tmp_path):
     assert gray.shape == (3, 32, 32) and torch.allclose(gray[0], gray[1], atol=0.02)
     # header-only check: the truncated file passes the scan and is skipped when used
     with _quiet_warnings():
-        lazy = D.Places365(tmp_path, "train", **{**kw, "check": "header"})
+        lazy = Places365(tmp_path, "train", **{**kw, "check": "header"})
     assert len(lazy.skipped) == 4 and len(lazy) == 20
     with _quiet_warnings():
         seen = sum(x.shape[0] for x in D.make_loader(lazy, batch_size=5, shuffle=False))
@@ -201,14 +202,14 @@ def test_places_corrupt_files_skipped_and_reported(tmp_path):
 def test_places_fill_mean_saved(tmp_path):
     _places_val_tree(tmp_path, n=12)
     kw = dict(n_train=8, n_test=4, size=16)
-    tr = D.Places365(tmp_path, "train", **kw)
+    tr = Places365(tmp_path, "train", **kw)
     mean = tr.fill_mean()
     assert mean.shape == (3,) and tr.mean_path.is_file()
     manual = torch.stack([tr[i] for i in range(len(tr))]).mean(dim=(0, 2, 3))
     assert torch.allclose(mean, manual, atol=1e-5)
     saved = json.loads(tr.mean_path.read_text())
     assert saved["n_train"] == 8 and saved["source"] == "val"
-    te = D.Places365(tmp_path, "test", **kw)
+    te = Places365(tmp_path, "test", **kw)
     assert torch.equal(te.fill_mean(), mean)  # the test split uses the training mean
 
 
@@ -367,7 +368,7 @@ def test_download_verifies_extracts_and_feeds_places(server, tmp_path):
     downloads.download(f"{url}/val_256.tar", tmp_path / "md5", md5=md5, progress=False,
                        extract=False)
     assert not (tmp_path / "md5" / "val_256").exists()
-    ds = D.Places365(dest, "test", n_train=8, n_test=4, size=16)
+    ds = Places365(dest, "test", n_train=8, n_test=4, size=16)
     assert ds.source == "val" and len(ds) == 4
 
 

@@ -19,7 +19,7 @@ import zipfile
 import pytest
 import torch
 
-from pconv_torch import data as D
+from pconv_torch.places365 import Places365
 from pconv_torch import checkpoint, downloads, fileio, training
 from tiny_runs import tiny as tiny_run
 from pconv_torch.training import (
@@ -491,5 +491,5 @@ def test_a_garbage_places365_list_is_named(tmp_path, content, fragment):
     lst = tmp_path / "places365_train_standard.txt"
     lst.write_bytes(content)
     with pytest.raises(ValueError, match=re.escape(fragment)) as e:
-        D.Places365(tmp_path, source="train_standard", n_train=1, n_test=0)
+        Places365(tmp_path, source="train_standard", n_train=1, n_test=0)
     assert str(lst) in str(e.value) and "\n" not in str(e.value)
