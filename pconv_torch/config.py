@@ -24,7 +24,7 @@ import numpy as np
 
 from . import masks as _masks
 
-__all__ = ["TrainConfig", "PRESETS", "load_config", "build_models"]
+__all__ = ["TrainConfig", "PRESETS", "ABLATIONS", "load_config", "ablation_config", "build_models"]
 
 # Sanity bounds on sizes (documented in TrainConfig): values past them are typos that
 # would exhaust memory.
@@ -350,6 +350,34 @@ def load_config(preset: str = "ci", **overrides) -> TrainConfig:
             raise ValueError(f"TrainConfig.{k}: cannot read {v!r} as "
                              f"{_type_name(hints[k])}") from None
     return dataclasses.replace(PRESETS[preset], **values)
+
+
+# The poster's ablations: name -> (what it is, overrides of a preset). ``mse_only`` also
+# gets phase 3's steps in phase 1 (see ablation_config).
+ABLATIONS: dict[str, tuple[str, dict]] = {
+    "full": ("partial convolutions, global + local discriminators, three phases", {}),
+    "mse_only": ("the same generator on L_MSE only, for phases 1 + 3's steps",
+                 {"phase2_iters": 0, "phase3_iters": 0}),
+    "plain_conv": ("plain convolutions on the mean-filled input (ablation)", {"conv": "plain"}),
+    "global_only": ("global discriminator only (ablation)", {"local": False}),
+}
+
+
+def ablation_config(name: str, preset: str = "cpu") -> TrainConfig:
+    """The configuration of ablation ``name`` (a key of :data:`ABLATIONS`) at ``preset``.
+
+    ``full`` is the preset itself; ``plain_conv`` and ``global_only`` change one field.
+    ``mse_only`` trains G on L_MSE alone for ``phase1_iters + phase3_iters`` steps (phases 2
+    and 3 emptied), as many G steps as the full model takes, so that comparing the two is
+    not a comparison of training lengths.
+    """
+    if name not in ABLATIONS:
+        raise ValueError(f"unknown ablation {name!r}; choose one of {list(ABLATIONS)}")
+    overrides = dict(ABLATIONS[name][1])
+    if name == "mse_only":
+        base = load_config(preset)
+        overrides["phase1_iters"] = base.phase1_iters + base.phase3_iters
+    return load_config(preset, **overrides)
 
 
 def build_models(config: TrainConfig, fill=(0.5, 0.5, 0.5)):

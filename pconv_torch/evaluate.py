@@ -69,6 +69,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .tables import render_table
+
 __all__ = [
     "PSNR_CAP",
     "OPENCV_RADIUS",
@@ -595,15 +597,7 @@ def format_results(rows: list[dict], title: str | None = None) -> str:
     number of images and how times were measured underneath."""
     header = ["method"] + [h for _, h, _ in COLUMNS]
     body = [[r["method"]] + [f.format(r[k]) for k, _, f in COLUMNS] for r in rows]
-    widths = [max(len(x) for x in col) for col in zip(header, *body)]
-
-    def line(cells):
-        return "| " + " | ".join(c.ljust(w) if j == 0 else c.rjust(w)
-                                 for j, (c, w) in enumerate(zip(cells, widths))) + " |"
-
-    sep = "|" + "|".join(("-" * (w + 2)) if j == 0 else ("-" * (w + 1) + ":")
-                         for j, w in enumerate(widths)) + "|"
-    out = ([f"**{title}**", ""] if title else []) + [line(header), sep] + [line(b) for b in body]
+    out = ([f"**{title}**", ""] if title else []) + [render_table(header, body)]
     if rows:
         out += ["", f"{rows[0]['n']} images; PSNR / L1 over the whole composite and over the "
                 f"hole only (data range 1; per-image PSNR capped at {PSNR_CAP:g} dB); SSIM: "

@@ -40,6 +40,7 @@ from . import masks as _masks
 from .data import composite
 from .inference import poisson_blend
 from .procedural import SANITY_CASES, sanity_images
+from .tables import render_table
 
 __all__ = ["methods_for", "composites", "heldout_table", "sanity_table", "format_rows",
            "HELDOUT_COLUMNS", "SANITY_COLUMNS"]
@@ -137,16 +138,10 @@ SANITY_COLUMNS = (("method", "method", "{}"), ("psnr_hole", "hole PSNR (dB)", "{
 
 def format_rows(rows: list[dict], columns) -> str:
     """A Markdown table of ``rows`` with ``columns`` = (key, header, format) triples."""
-    head = "| " + " | ".join(h for _, h, _ in columns) + " |"
-    sep = "|" + "|".join("---" if k == "method" else "---:" for k, _, _ in columns) + "|"
-    body = []
-    for r in rows:
-        cells = []
-        for k, _, f in columns:
-            v = r[k]
-            cells.append(f.format(v) + (f" {r['cast_channel']}" if k == "cast" else ""))
-        body.append("| " + " | ".join(cells) + " |")
-    return "\n".join([head, sep, *body])
+    body = [[f.format(r[k]) + (f" {r['cast_channel']}" if k == "cast" else "")
+             for k, _, f in columns] for r in rows]
+    right = [j for j, (k, _, _) in enumerate(columns) if k != "method"]
+    return render_table([h for _, h, _ in columns], body, right)
 
 
 def main(argv=None) -> int:

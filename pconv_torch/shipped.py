@@ -41,6 +41,7 @@ from pathlib import Path
 
 import torch
 
+from .config import ABLATIONS, ablation_config
 from .fileio import atomic_write
 
 __all__ = ["pretrained", "default_model_name", "model_scale", "manifest", "SHIPPED", "LABELS",
@@ -51,13 +52,9 @@ MANIFEST = "manifest.json"
 DEFAULT_MODEL = "full"
 SHIPPED_PRESET = "cpu"
 
-# name -> (what it is, overrides of the ``cpu`` preset)
-SHIPPED: dict[str, tuple[str, dict]] = {
-    "full": ("partial convolutions, global + local discriminators, three phases", {}),
-    "mse_only": ("the same generator on L_MSE only, for phases 1 + 3's steps", {"mse_only": True}),
-    "plain_conv": ("plain convolutions on the mean-filled input (ablation)", {"conv": "plain"}),
-    "global_only": ("global discriminator only (ablation)", {"local": False}),
-}
+# The shipped models: one per ablation of :data:`pconv_torch.config.ABLATIONS`, at the
+# ``cpu`` preset.
+SHIPPED: tuple[str, ...] = tuple(ABLATIONS)
 
 # name -> the label the book's tables and figures give the model
 LABELS: dict[str, str] = {"full": "PConv GAN (full)", "mse_only": "MSE only",
@@ -66,16 +63,9 @@ LABELS: dict[str, str] = {"full": "PConv GAN (full)", "mse_only": "MSE only",
 
 def shipped_config(name: str):
     """The :class:`~pconv_torch.config.TrainConfig` that trains shipped model ``name``."""
-    from .config import load_config
-
     if name not in SHIPPED:
         raise ValueError(f"unknown shipped model {name!r}; choose one of {sorted(SHIPPED)}")
-    overrides = dict(SHIPPED[name][1])
-    if overrides.pop("mse_only", False):
-        base = load_config(SHIPPED_PRESET)
-        overrides.update(phase1_iters=base.phase1_iters + base.phase3_iters,
-                         phase2_iters=0, phase3_iters=0)
-    return load_config(SHIPPED_PRESET, **overrides)
+    return ablation_config(name, SHIPPED_PRESET)
 
 
 def _sha256(path: Path) -> str:
@@ -192,7 +182,7 @@ def export(run_dir, name: str, weights_dir=None, **extra) -> dict:
     entry = {
         "file": path.name, "sha256": _sha256(path), "image_size": cfg.image_size,
         "generator": {"width": cfg.width, "depth": cfg.depth, "norm": cfg.norm, "conv": cfg.conv},
-        "description": SHIPPED.get(name, ("", {}))[0], "steps": int(state["step"]),
+        "description": ABLATIONS.get(name, ("", {}))[0], "steps": int(state["step"]),
         "train_config": cfg.to_dict(), **extra,
     }
     with _locked(out / ".manifest.lock"):  # two trainings may export at the same time

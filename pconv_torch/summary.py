@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .partial_conv import PartialConv2d
+from .tables import render_table
 
 __all__ = ["architecture_table", "format_table"]
 
@@ -174,18 +175,6 @@ def format_table(rows: list[dict], fmt: str = "markdown") -> str:
     for c in cells:  # the total row has no K / S / F
         if c[1] == "Total":
             c[2] = c[3] = c[4] = ""
-    widths = [max(len(h), *(len(c[j]) for c in cells)) for j, h in enumerate(_HEADERS)]
-
-    def line(vals):
-        out = [v.rjust(w) if k in _RIGHT else v.ljust(w) for v, w, k in zip(vals, widths, _COLUMNS)]
-        return ("| " + " | ".join(out) + " |") if fmt == "markdown" else "  ".join(out).rstrip()
-
-    if fmt == "markdown":
-        sep = "|" + "|".join(("-" * (w + 1) + ":") if k in _RIGHT else ("-" * (w + 2))
-                             for w, k in zip(widths, _COLUMNS)) + "|"
-    else:
-        sep = "  ".join("-" * w for w in widths)
-    body = [line(c) for c in cells]
-    if fmt == "text" and cells and cells[-1][1] == "Total":
-        body.insert(len(body) - 1, sep)
-    return "\n".join([line(list(_HEADERS)), sep, *body]) + "\n"
+    right = [j for j, k in enumerate(_COLUMNS) if k in _RIGHT]
+    total = [i for i, c in enumerate(cells) if c[1] == "Total" and i == len(cells) - 1]
+    return render_table(_HEADERS, cells, right, fmt, rule_before=total) + "\n"
