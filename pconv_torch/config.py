@@ -22,7 +22,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from . import masks as _masks
+from .masks import MaskChoice
+from .networks import ConvKind, NormKind
 
 __all__ = ["TrainConfig", "PRESETS", "ABLATIONS", "load_config", "ablation_config", "build_models"]
 
@@ -31,6 +32,18 @@ __all__ = ["TrainConfig", "PRESETS", "ABLATIONS", "load_config", "ablation_confi
 _UPPER_BOUNDS = {"image_size": 1024, "width": 4.0, "d_width": 4.0, "batch_size": 1024,
                  "n_samples": 64, "epoch_length": 1_000_000, "num_workers": 64}
 _MAX_BATCH_PIXELS = 2 ** 24
+
+
+def _choices(hint) -> tuple | None:
+    """The values a ``Literal`` hint (optionally ``| None``) allows, else None."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is typing.Literal:
+        return args
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1 and typing.get_origin(inner[0]) is typing.Literal:
+            return (*typing.get_args(inner[0]), None)
+    return None
 
 
 @dataclass
@@ -85,8 +98,8 @@ class TrainConfig:
     image_size: int = 128
     width: float = 1.0
     depth: int = 4
-    norm: str | None = None
-    conv: str = "partial"
+    norm: NormKind | None = None
+    conv: ConvKind = "partial"
     local: bool = True
     d_width: float = 1.0
     batch_size: int = 16
@@ -101,7 +114,7 @@ class TrainConfig:
     valid_weight: float = 1 / 6
     ema: float = 0.0
     data: str = "embedded"
-    masks: str = "rect"
+    masks: MaskChoice = "rect"
     epoch_length: int = 1024
     procedural: float = 0.0
     jitter: float = 0.0
@@ -160,6 +173,9 @@ class TrainConfig:
                 bad(name, "must be a finite number")
             if hint is bool and not isinstance(v, bool):
                 bad(name, "must be True or False")
+            allowed = _choices(hint)
+            if allowed is not None and v not in allowed:
+                bad(name, "must be one of " + ", ".join(repr(a) for a in allowed))
         if self.depth < 4:
             bad("depth", "must be >= 4 (4 = the poster's generator, 5 = one more level)")
         if self.image_size < 32 or self.image_size % 32 or self.image_size % 2 ** self.depth:
@@ -171,12 +187,6 @@ class TrainConfig:
         for name in ("adv_weight", "valid_weight"):
             if getattr(self, name) < 0:
                 bad(name, "must be >= 0")
-        if self.norm not in (None, "batch"):
-            bad("norm", "must be None or 'batch'")
-        if self.conv not in ("partial", "plain"):
-            bad("conv", "must be 'partial' or 'plain'")
-        if self.masks not in _masks.MASK_FAMILIES + ("mixed",):
-            bad("masks", f"must be one of {_masks.MASK_FAMILIES + ('mixed',)}")
         if not (isinstance(self.betas, tuple) and len(self.betas) == 2
                 and all(_is_number(b) and 0.0 <= b < 1.0 for b in self.betas)):
             bad("betas", "must be two numbers in [0, 1)")
@@ -262,6 +272,9 @@ PRESETS: dict[str, TrainConfig] = {
 
 
 def _type_name(hint) -> str:
+    allowed = _choices(hint)
+    if allowed is not None:
+        return "one of " + ", ".join(repr(a) for a in allowed)
     return hint.__name__ if isinstance(hint, type) else str(hint)
 
 
@@ -279,6 +292,10 @@ def _parse(hint, text: str):
         return _parse(inner, s)
     if typing.get_origin(hint) is tuple:
         return tuple(_parse(args[0], part) for part in s.strip("()[] ").split(","))
+    if typing.get_origin(hint) is typing.Literal:
+        if s not in args:
+            raise ValueError(s)
+        return s
     if hint is bool:
         if s.lower() in ("1", "true", "yes", "on"):
             return True

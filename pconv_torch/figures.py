@@ -1,5 +1,6 @@
-"""Figures for the data notebook (``notebooks/01_data_and_masks.ipynb``): example crops of
-each data source and the generator input under each mask family.
+"""Figures for the notebooks: :func:`show` draws one image tensor on a matplotlib axes (every
+notebook's picture panels), :func:`example_grid` the data notebook's example crops of each data
+source and the generator input under each mask family.
 
 matplotlib is imported on first use, not with the package.
 """
@@ -11,7 +12,32 @@ import numpy as np
 from . import masks as _masks
 from .data import EmbeddedPhotos, mean_fill
 
-__all__ = ["example_grid"]
+__all__ = ["show", "example_grid"]
+
+
+def show(ax, image, title: str = "", zoom=None, fontsize: int = 9):
+    """Draw ``image`` on ``ax`` without ticks, pixels as squares (no smoothing).
+
+    Args:
+        ax: a matplotlib axes.
+        image: (3, H, W) colour or (1, H, W) grey tensor (or array) in [0, 1]; values outside
+            are clipped. Grey is drawn with black = 0, white = 1.
+        title: the panel title.
+        zoom: optional box ``(y0, x0, y1, x1)``: only ``image[:, y0:y1, x0:x1]`` is drawn.
+    """
+    if hasattr(image, "detach"):  # a torch tensor
+        image = image.detach().cpu()
+    a = np.asarray(image, dtype=np.float32).transpose(1, 2, 0).clip(0, 1)
+    if zoom is not None:
+        y0, x0, y1, x1 = zoom
+        a = a[y0:y1, x0:x1]
+    if a.shape[-1] == 1:
+        ax.imshow(a[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(a, interpolation="nearest")
+    ax.set_title(title, fontsize=fontsize)
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def example_grid(sources: dict | None = None, families=_masks.MASK_FAMILIES, n: int = 6,

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -49,6 +50,8 @@ from . import images as _images
 
 __all__ = [
     "MASK_FAMILIES",
+    "MaskFamily",
+    "MaskChoice",
     "RATIO_RANGES",
     "rectangle_mask",
     "centered_square_mask",
@@ -67,7 +70,10 @@ __all__ = [
     "eval_mask_set",
 ]
 
-MASK_FAMILIES = ("rect", "center", "thin", "medium", "thick")
+MaskFamily = Literal["rect", "center", "thin", "medium", "thick"]
+MASK_FAMILIES: tuple[str, ...] = get_args(MaskFamily)
+# what a training run may draw from: one family, or "mixed" (see sample_mask)
+MaskChoice = Literal[MaskFamily, "mixed"]
 
 # Hole-ratio ranges (closed intervals) per family; for ``rect`` they follow from the sides.
 RATIO_RANGES = {

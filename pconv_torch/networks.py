@@ -36,7 +36,7 @@ logits (N,). Keys: ``{global,local}_branch.convs.{i}.*``, ``{global,local}_branc
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence, get_args
 
 import torch
 import torch.nn.functional as F
@@ -45,7 +45,10 @@ from torch import nn
 from .masks import crop_boxes
 from .partial_conv import PartialConv2d, check_binary_mask, check_finite
 
-__all__ = ["Generator", "Discriminator", "GeneratorBlock", "DiscriminatorBranch"]
+__all__ = ["Generator", "Discriminator", "GeneratorBlock", "DiscriminatorBranch", "ConvKind", "NormKind"]
+
+ConvKind = Literal["partial", "plain"]  # the poster's partial convolutions, or the ablation
+NormKind = Literal["batch"]  # or None: the poster has no normalisation
 
 # Filter counts of the poster's tables (width = 1).
 ENCODER_FILTERS = (64, 128, 256, 256)
@@ -72,7 +75,7 @@ class GeneratorBlock(nn.Module):
     """
 
     def __init__(self, in_groups: Sequence[int], out_channels: int, kernel_size: int,
-                 stride: int, act: nn.Module, conv: str = "partial", norm: str | None = None):
+                 stride: int, act: nn.Module, conv: ConvKind = "partial", norm: NormKind | None = None):
         super().__init__()
         self.in_groups = tuple(int(c) for c in in_groups)
         c_in, pad = sum(self.in_groups), kernel_size // 2  # "same" padding for odd kernels
@@ -118,12 +121,12 @@ class Generator(nn.Module):
     Returns the raw output G(I), (N, 3, H, W) in [0, 1] (not composited with the input).
     """
 
-    def __init__(self, width: float = 1.0, depth: int = 4, norm: str | None = None,
-                 conv: str = "partial", fill: Sequence[float] = (0.5, 0.5, 0.5)):
+    def __init__(self, width: float = 1.0, depth: int = 4, norm: NormKind | None = None,
+                 conv: ConvKind = "partial", fill: Sequence[float] = (0.5, 0.5, 0.5)):
         super().__init__()
-        if conv not in ("partial", "plain"):
+        if conv not in get_args(ConvKind):
             raise ValueError(f"conv must be 'partial' or 'plain', got {conv!r}")
-        if norm not in (None, "batch"):
+        if norm not in (None, *get_args(NormKind)):
             raise ValueError(f"norm must be None or 'batch', got {norm!r}")
         if not isinstance(depth, int) or depth < 2:
             raise ValueError(f"depth must be an int >= 2, got {depth!r}")
