@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup book test bench notebooks clean
+.PHONY: setup book test test-fast bench notebooks clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 	scripts/install-browser.sh
 	$(MAKE) book
 	$(BIN)/python -m pytest tests notebooks
+
+## The unit and cross-tests without the slow ones (marked slow): no book, nbval or browser.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests -m "not slow"
 
 ## Speed benchmarks (ratios against baselines measured in the same run).
 bench: $(STAMP)

@@ -41,6 +41,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # two processes each importing torch and training: ~7-10 s on two cores
 def test_two_ranks_equal_one_process_with_twice_the_batch(tmp_path):
     port = free_port()
     procs = []
