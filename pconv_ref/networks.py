@@ -47,6 +47,7 @@ from __future__ import annotations
 import numpy as np
 
 from .conv import conv2d_backward, conv2d_forward
+from .harmonic import harmonic_fill
 from .layers import (
     concat_backward,
     concat_forward,
@@ -115,7 +116,7 @@ def _conv_block_backward(dout, cache):
 
 
 # ---------------------------------------------------------------------------- generator
-def generator_forward(params, image, mask, depth=4, conv="partial"):
+def generator_forward(params, image, mask, depth=4, conv="partial", residual=False):
     """The generator of poster Table 1 (U-Net of partial convolutions), forward.
 
     Args:
@@ -128,6 +129,10 @@ def generator_forward(params, image, mask, depth=4, conv="partial"):
         depth: number of encoder (= decoder) blocks; 4 in the poster.
         conv: "partial" (poster) or "plain" (the ablation: plain convolutions, masks ignored
             by the convolutions; the input is still mean-filled).
+        residual: False (poster): output ``sigmoid(z)``, z the last block's pre-activation.
+            True: ``sigmoid(z + logit(h))``, h the harmonic fill of the hole
+            (:func:`pconv_ref.harmonic.harmonic_fill`) clipped to [1/512, 511/512]; h is a
+            constant of the image, so the backward pass is the same.
 
     Returns:
         output: (N, 3, H, W), the raw G(I) in (0, 1) (not composited with the image).
@@ -181,6 +186,9 @@ def generator_forward(params, image, mask, depth=4, conv="partial"):
     h, c_act = leaky_relu_forward(h, LEAKY_SLOPE)
     caches.append((c_conv, c_act))
     h, m, c_conv = block(2 * depth + 1, h, m, 1)  # conv 1/1, Sigmoid
+    if residual:  # a correction to the harmonic fill, in logit space
+        base = np.clip(harmonic_fill(image, mask), 1 / 512, 511 / 512).astype(h.dtype)
+        h = h + np.log(base / (1 - base))
     out, c_act = sigmoid_forward(h)
     caches.append((c_conv, c_act))
     return out, (depth, caches, mask)

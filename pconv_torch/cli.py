@@ -54,6 +54,7 @@ METHODS = {  # --method choice -> name in evaluate.BASELINES (None: the trained 
     "telea": "OpenCV Telea",
     "navier-stokes": "OpenCV Navier-Stokes",
     "biharmonic": "scikit-image biharmonic",
+    "harmonic": "harmonic fill",
     "mean": "mean fill",
 }
 

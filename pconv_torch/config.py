@@ -100,6 +100,7 @@ class TrainConfig:
     depth: int = 4
     norm: NormKind | None = None
     conv: ConvKind = "partial"
+    residual: bool = False
     local: bool = True
     d_width: float = 1.0
     batch_size: int = 16
@@ -254,7 +255,7 @@ PRESETS: dict[str, TrainConfig] = {
     "cpu": TrainConfig(
         image_size=64, width=0.5, d_width=0.5, batch_size=16,
         phase1_iters=6000, phase2_iters=500, phase3_iters=3000,
-        lr_g=5e-4, lr_d=2e-4, betas=(0.9, 0.999), lr_decay=0.3, ema=0.998,
+        lr_g=5e-4, lr_d=2e-4, betas=(0.9, 0.999), lr_decay=0.3, ema=0.998, residual=True,
         procedural=0.5, jitter=0.1, cpu_amp=True, eval_every=500,
         log_every=25, sample_every=500, checkpoint_every=500),
     # What the book's notebooks train live (notebooks 5-8: PCONV_PRESET, default "book"): the
@@ -263,7 +264,7 @@ PRESETS: dict[str, TrainConfig] = {
     # sample_every=100 puts a sample grid exactly at every phase end (600, 700, 1300).
     "book": TrainConfig(
         image_size=64, width=0.25, d_width=0.25, batch_size=8,
-        phase1_iters=600, phase2_iters=100, phase3_iters=600,
+        phase1_iters=600, phase2_iters=100, phase3_iters=600, residual=True,
         procedural=0.5, jitter=0.1, cpu_amp=True, eval_every=300,
         log_every=10, sample_every=100, checkpoint_every=200, tensorboard=False),
     # The poster's schedule at 128x128 and full width, for a GPU.
@@ -403,6 +404,7 @@ def build_models(config: TrainConfig, fill=(0.5, 0.5, 0.5)):
     from .networks import Discriminator, Generator
 
     g = Generator(width=config.width, depth=config.depth, norm=config.norm, conv=config.conv,
+                  residual=config.residual,
                   fill=tuple(float(v) for v in fill))
     d = Discriminator(local=config.local, image_size=config.image_size,
                       patch_size=config.patch_size, width=config.d_width)

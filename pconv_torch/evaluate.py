@@ -46,6 +46,10 @@ Baselines (``BASELINES``; each ``(image (3,H,W), mask (1,H,W)) -> (3,H,W)``, com
 ``"scikit-image biharmonic"``
     ``skimage.restoration.inpaint_biharmonic(image, hole, channel_axis=-1)`` in float64,
     clipped to [0, 1].
+``"harmonic fill"``
+    :func:`pconv_torch.harmonic.harmonic_fill`: every hole pixel the mean of its four
+    neighbours (Laplace's equation), solved coarse to fine; the fill that the shipped
+    generators correct (``Generator(residual=True)``).
 
 Fairness: :func:`evaluate` hands every method the image with its holes **zeroed**, so no
 method can see the ground truth it is scored against, and every method's output is
@@ -434,8 +438,22 @@ def biharmonic(image, mask) -> torch.Tensor:
     return _finish(image, mask, inpaint_biharmonic(hwc, hole, channel_axis=-1))
 
 
+def harmonic(image, mask) -> torch.Tensor:
+    """Baseline: the harmonic fill (:func:`pconv_torch.harmonic.harmonic_fill`), the smooth
+    fill that ``Generator(residual=True)`` corrects (composited).
+
+    Args: image (3, H, W) in [0, 1]; mask (1, H, W), 1 = valid, 0 = hole.
+    Returns: (3, H, W) float32 tensor.
+    """
+    from .harmonic import harmonic_fill
+
+    image, mask = _check_one(image, mask)
+    x, m = torch.from_numpy(image)[None], torch.from_numpy(mask.astype(np.float32))[None]
+    return (m * x + (1 - m) * harmonic_fill(x, m).clamp(0, 1))[0].float()
+
+
 def make_baselines(mean=None, radius: float = OPENCV_RADIUS) -> dict[str, Method]:
-    """The four classical baselines, by display name. ``mean``: (3,) training-set mean for
+    """The five classical baselines, by display name. ``mean``: (3,) training-set mean for
     mean fill (None: the embedded training photographs' mean); ``radius``: OpenCV's
     ``inpaintRadius`` in pixels."""
     return {
@@ -443,6 +461,7 @@ def make_baselines(mean=None, radius: float = OPENCV_RADIUS) -> dict[str, Method
         "OpenCV Telea": telea(radius),
         "OpenCV Navier-Stokes": navier_stokes(radius),
         "scikit-image biharmonic": biharmonic,
+        "harmonic fill": harmonic,
     }
 
 

@@ -31,7 +31,7 @@ __all__ = ["GeneralisationMonitor", "EVAL_FIELDS", "read_eval_log", "REFERENCE_M
 
 EVAL_FIELDS = ["step", "phase", "method", "split", "masks", "psnr_hole", "ssim", "l1_hole"]
 REFERENCE_METHODS = ("mean fill", "OpenCV Telea", "OpenCV Navier-Stokes",
-                     "scikit-image biharmonic")
+                     "scikit-image biharmonic", "harmonic fill")
 
 
 def train_crops(size: int, n: int, seed: int = 0) -> torch.Tensor:
@@ -125,9 +125,10 @@ def read_eval_log(path) -> list[dict]:
 
 
 REFERENCE_STYLES = {"mean fill": ":", "OpenCV Telea": "--", "OpenCV Navier-Stokes": "-.",
-                    "scikit-image biharmonic": (0, (1, 1))}
+                    "scikit-image biharmonic": (0, (1, 1)), "harmonic fill": (0, (5, 1, 1, 1))}
 REFERENCE_COLOURS = {"mean fill": "tab:red", "OpenCV Telea": "tab:blue",
-                     "OpenCV Navier-Stokes": "tab:purple", "scikit-image biharmonic": "tab:orange"}
+                     "OpenCV Navier-Stokes": "tab:purple", "scikit-image biharmonic": "tab:orange",
+                     "harmonic fill": "tab:olive"}
 
 
 def plot_curves(rows: list[dict], phase_ends=None, title: str | None = None, metric="psnr_hole"):

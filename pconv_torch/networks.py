@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .harmonic import harmonic_fill
 from .masks import crop_boxes
 from .partial_conv import PartialConv2d, check_binary_mask, check_finite
 
@@ -89,14 +90,14 @@ class GeneratorBlock(nn.Module):
             self.norm = nn.BatchNorm2d(out_channels)
         self.act = act
 
-    def forward(self, x, mask=None, mask_groups=None):
+    def forward(self, x, mask=None, mask_groups=None, activation: bool = True):
         if self.partial:
             out, mask = self.conv(x, mask, mask_groups)
         else:
             out = self.conv(x)
         if hasattr(self, "norm"):
             out = self.norm(out)
-        return self.act(out), mask
+        return (self.act(out) if activation else out), mask
 
 
 class Generator(nn.Module):
@@ -115,6 +116,11 @@ class Generator(nn.Module):
         conv: ``"partial"`` (the poster) or ``"plain"`` (nn.Conv2d, same shapes and parameter
             count: the ablation on mean-filled input; the masks are then not used by the convs).
         fill: per-channel training-set mean used to fill the holes (buffer ``fill``, (3,)).
+        residual: False (the poster): the output is ``sigmoid(z)``, with ``z`` the last
+            block's pre-activation. True: the network learns a correction to the harmonic
+            fill ``h`` of the hole (:func:`pconv_torch.harmonic.harmonic_fill`), and the output
+            is ``sigmoid(z + logit(h))``, ``h`` clipped to [1/512, 511/512]; the layers and
+            parameters are the same.
 
     ``forward(image, mask)``: image (N, 3, H, W) in [0, 1] (values under holes are ignored),
     mask (N, 1, H, W), **1 = valid, 0 = hole**; H and W divisible by ``2**depth``.
@@ -122,7 +128,8 @@ class Generator(nn.Module):
     """
 
     def __init__(self, width: float = 1.0, depth: int = 4, norm: NormKind | None = None,
-                 conv: ConvKind = "partial", fill: Sequence[float] = (0.5, 0.5, 0.5)):
+                 conv: ConvKind = "partial", fill: Sequence[float] = (0.5, 0.5, 0.5),
+                 residual: bool = False):
         super().__init__()
         if conv not in get_args(ConvKind):
             raise ValueError(f"conv must be 'partial' or 'plain', got {conv!r}")
@@ -136,6 +143,7 @@ class Generator(nn.Module):
         if fill.shape != (3,):
             raise ValueError(f"fill must hold 3 per-channel values, got shape {tuple(fill.shape)}")
         self.width, self.depth, self.norm, self.conv = float(width), depth, norm, conv
+        self.residual = bool(residual)
         self.register_buffer("fill", fill.clone())
 
         n_extra = max(0, depth - 4)
@@ -202,9 +210,12 @@ class Generator(nn.Module):
                 um = F.interpolate(m, scale_factor=2, mode="nearest")
                 m = torch.cat([um, sm], 1)
             x, m = blk(x, m, blk.in_groups)
-        for blk in self.layers[2 * d :]:
-            x, m = blk(x, m)
-        return x
+        x, m = self.layers[2 * d](x, m)
+        if not self.residual:
+            return self.layers[2 * d + 1](x, m)[0]
+        z, _ = self.layers[2 * d + 1](x, m, activation=False)
+        base = harmonic_fill(image, mask).clamp(1 / 512, 511 / 512)
+        return torch.sigmoid(z.to(base.dtype) + torch.logit(base)).to(z.dtype)
 
     def table_rows(self):
         """(name, layer module, module whose parameters the row counts, activation module),

@@ -181,7 +181,8 @@ def export(run_dir, name: str, weights_dir=None, **extra) -> dict:
                 f.write(src.read_bytes())
     entry = {
         "file": path.name, "sha256": _sha256(path), "image_size": cfg.image_size,
-        "generator": {"width": cfg.width, "depth": cfg.depth, "norm": cfg.norm, "conv": cfg.conv},
+        "generator": {"width": cfg.width, "depth": cfg.depth, "norm": cfg.norm, "conv": cfg.conv,
+                      "residual": cfg.residual},
         "description": ABLATIONS.get(name, ("", {}))[0], "steps": int(state["step"]),
         "train_config": cfg.to_dict(), **extra,
     }

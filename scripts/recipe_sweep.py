@@ -29,7 +29,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-SHORT = dict(phase1_iters=1500, phase2_iters=0, phase3_iters=0, lr_decay=0.0, ema=0.0, eval_every=500)
+SHORT = dict(phase1_iters=1500, phase2_iters=0, phase3_iters=0, lr_decay=0.0, ema=0.0, residual=False,
+             eval_every=500)
 RUNS = {
     "photos": dict(SHORT, procedural=0.0, jitter=0.0, lr_g=2e-4, betas=(0.5, 0.999)),
     "mixed": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=2e-4, betas=(0.5, 0.999)),
@@ -37,6 +38,15 @@ RUNS = {
     "mixed_ema": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999), ema=0.998),
     "mixed_ema_decay": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999),
                             ema=0.998, lr_decay=1.0),
+    "mixed_ema_lr1e3": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=1e-3, betas=(0.9, 0.999), ema=0.998),
+    "mixed_ema_batchnorm": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999),
+                                ema=0.998, norm="batch"),
+    "quarter_procedural": dict(SHORT, procedural=0.25, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999),
+                               ema=0.998),
+    "residual": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999), ema=0.998,
+                     residual=True),
+    "wider": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999), ema=0.998,
+                  width=0.75),
 }
 
 

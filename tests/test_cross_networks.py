@@ -83,23 +83,25 @@ def make(cls, seed=0, **kwargs):
 
 # ---------------------------------------------------------------------------- generator
 @pytest.mark.parametrize(
-    "conv, depth, width, size",
+    "conv, depth, width, size, residual",
     [
-        ("partial", 4, 1.0, 32),  # the poster's network
-        ("plain", 4, 1.0, 32),  # the plain-convolution ablation
-        ("partial", 5, 0.25, 32),  # another depth and width: the layout is read from shapes
+        ("partial", 4, 1.0, 32, False),  # the poster's network
+        ("plain", 4, 1.0, 32, False),  # the plain-convolution ablation
+        ("partial", 5, 0.25, 32, False),  # another depth and width: the layout is read from shapes
+        ("partial", 4, 0.25, 32, True),  # a correction to the harmonic fill (the shipped models)
+        ("plain", 4, 0.25, 32, True),
     ],
 )
-def test_generator_matches_torch(torch_device, conv, depth, width, size):
+def test_generator_matches_torch(torch_device, conv, depth, width, size, residual):
     rng = np.random.default_rng(1)
-    g = make(Generator, width=width, depth=depth, conv=conv, fill=(0.4, 0.5, 0.6))
+    g = make(Generator, width=width, depth=depth, conv=conv, fill=(0.4, 0.5, 0.6), residual=residual)
     params = params_of(g)
     image = rng.random((2, 3, size, size))
     mask = rect_masks(2, size, rng)
     dout = rng.standard_normal((2, 3, size, size))
 
     out_t, d_image_t, grads_t = torch_forward_backward(g, (image, mask), dout, torch_device)
-    out, cache = generator_forward(params, image, mask, depth=depth, conv=conv)
+    out, cache = generator_forward(params, image, mask, depth=depth, conv=conv, residual=residual)
     grads, d_image = generator_backward(dout, cache)
 
     assert_close("output", out, out_t)

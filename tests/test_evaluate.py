@@ -94,7 +94,7 @@ def baselines():
 
 def test_registry_names():
     assert list(ev.BASELINES) == ["mean fill", "OpenCV Telea", "OpenCV Navier-Stokes",
-                                  "scikit-image biharmonic"]
+                                  "scikit-image biharmonic", "harmonic fill"]
 
 
 @pytest.mark.parametrize("name", list(ev.BASELINES))

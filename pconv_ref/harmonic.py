@@ -1,0 +1,60 @@
+"""Harmonic fill of a hole, coarse to fine, in NumPy (the base of ``generator_forward(...,
+residual=True)``; same algorithm and numbers as ``pconv_torch.harmonic``).
+
+Every hole pixel becomes the mean of its four neighbours, the known pixels held fixed
+(Laplace's equation). Solved on a pyramid: *push* halves the image, each pixel the
+mask-weighted mean of its 2x2 block with ``w`` the fraction of known pixels under it, until a
+side is odd or 1; the coarsest level's empty pixels get the mean of the known ones; *pull*
+goes back up: bilinear upsampling, then ``iters`` Jacobi sweeps
+``fill = w * known + (1 - w) * mean_of_4_neighbours(fill)`` (image border replicated).
+
+Shapes: image (N, C, H, W), mask (N, 1, H, W), 1 = known, 0 = hole.
+"""
+
+import numpy as np
+
+ITERATIONS = 32  # Jacobi sweeps per pyramid level
+
+
+def _pool2(a):
+    """Mean of each 2x2 block: (N, C, H, W) -> (N, C, H/2, W/2)."""
+    n, c, h, w = a.shape
+    return a.reshape(n, c, h // 2, 2, w // 2, 2).mean(axis=(3, 5))
+
+
+def _up2_axis(a, axis):
+    """Bilinear 2x upsampling along one axis (torch's align_corners=False): output 2k takes
+    0.75 a[k] + 0.25 a[k-1], output 2k+1 takes 0.75 a[k] + 0.25 a[k+1], indices clamped."""
+    n = a.shape[axis]
+    prev = np.take(a, np.maximum(np.arange(n) - 1, 0), axis=axis)
+    nxt = np.take(a, np.minimum(np.arange(n) + 1, n - 1), axis=axis)
+    even, odd = 0.75 * a + 0.25 * prev, 0.75 * a + 0.25 * nxt
+    even[(slice(None),) * axis + (0,)] = np.take(a, 0, axis=axis)  # source index clamped at 0
+    odd[(slice(None),) * axis + (n - 1,)] = np.take(a, n - 1, axis=axis)
+    out = np.stack([even, odd], axis=axis + 1)
+    return out.reshape(a.shape[:axis] + (2 * n,) + a.shape[axis + 1:])
+
+
+def _neighbour_mean(a):
+    """Mean of the 4 neighbours of every pixel, the border replicated: (N, C, H, W)."""
+    p = np.pad(a, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
+    return 0.25 * (p[:, :, :-2, 1:-1] + p[:, :, 2:, 1:-1] + p[:, :, 1:-1, :-2] + p[:, :, 1:-1, 2:])
+
+
+def harmonic_fill(image, mask, iters=ITERATIONS):
+    """The harmonic fill (module docstring): (N, C, H, W) float, the known pixels unchanged."""
+    x = np.asarray(image, dtype=np.float64)
+    m = np.asarray(mask, dtype=np.float64)
+    levels = []
+    v, w = x * m, m
+    while min(v.shape[-2:]) > 1 and v.shape[-2] % 2 == 0 and v.shape[-1] % 2 == 0:
+        levels.append((v, w))
+        v, w = _pool2(v), _pool2(w)
+    mean = v.sum(axis=(2, 3), keepdims=True) / np.maximum(w.sum(axis=(2, 3), keepdims=True), 1e-12)
+    fill = np.where(w > 0, v / np.maximum(w, 1e-12), mean)
+    for v, w in reversed(levels):
+        fill = _up2_axis(_up2_axis(fill, 2), 3)
+        known = v / np.maximum(w, 1e-12)
+        for _ in range(iters):
+            fill = w * known + (1 - w) * _neighbour_mean(fill)
+    return fill

@@ -1,0 +1,74 @@
+"""The harmonic fill (pconv_torch.harmonic, pconv_ref.harmonic) and the residual generator."""
+
+import numpy as np
+import pytest
+import torch
+
+from pconv_ref.harmonic import harmonic_fill as harmonic_fill_ref
+from pconv_torch import Generator
+from pconv_torch.harmonic import harmonic_fill
+from pconv_torch.masks import centered_square_mask
+
+
+def _scene(kind, size=64, seed=0):
+    """(1, 3, size, size) float64: a flat colour or a linear gradient with random colours."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.random(3), rng.random(3)
+    if kind == "flat":
+        img = np.broadcast_to(a[:, None, None], (3, size, size))
+    else:
+        t = (np.arange(size)[None, :] * 0.6 + np.arange(size)[:, None] * 0.8) / (1.4 * (size - 1))
+        img = a[:, None, None] + (b - a)[:, None, None] * t[None]
+    return torch.from_numpy(np.ascontiguousarray(img))[None]
+
+
+@pytest.mark.parametrize("kind", ["flat", "gradient"])
+def test_flat_colours_and_linear_gradients_are_filled_exactly(kind):
+    image = _scene(kind)
+    mask = centered_square_mask(64)[None].double()
+    out = harmonic_fill(image * mask, mask)  # the hole's values are not given
+    assert (out - image).abs().max() < 0.5 / 255  # within half an 8-bit level
+
+
+def test_known_pixels_are_returned_unchanged():
+    rng = np.random.default_rng(1)
+    image = torch.from_numpy(rng.random((2, 3, 32, 48))).float()
+    mask = torch.from_numpy((rng.random((2, 1, 32, 48)) > 0.3).astype(np.float32))
+    out = harmonic_fill(image, mask)
+    assert out.dtype == torch.float32
+    assert torch.equal(out[mask.expand_as(out) > 0], image[mask.expand_as(image) > 0])
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 64, 64), (1, 3, 48, 36), (1, 1, 1, 1), (1, 2, 5, 7)])
+def test_torch_matches_the_numpy_reference(shape):
+    rng = np.random.default_rng(2)
+    image = rng.random(shape)
+    mask = (rng.random((shape[0], 1, *shape[2:])) > 0.5).astype(np.float64)
+    mask.reshape(-1)[0] = 1  # at least one known pixel
+    want = harmonic_fill_ref(image, mask)
+    got = harmonic_fill(torch.from_numpy(image), torch.from_numpy(mask))
+    assert got.dtype == torch.float64
+    np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-12)
+
+
+def test_bf16_autocast_still_fills_in_float32():
+    image, mask = _scene("gradient").float(), centered_square_mask(64)[None]
+    plain = harmonic_fill(image, mask)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        cast = harmonic_fill(image, mask)
+    assert cast.dtype == torch.float32 and torch.equal(cast, plain)
+
+
+def test_residual_generator_corrects_the_harmonic_fill():
+    """With a last layer that outputs 0, the residual generator returns the harmonic fill."""
+    torch.manual_seed(0)
+    g = Generator(width=0.125, residual=True).eval()
+    last = g.layers[-1].conv
+    torch.nn.init.zeros_(last.weight)
+    torch.nn.init.zeros_(last.bias)
+    image, mask = _scene("gradient", size=32).float(), centered_square_mask(32)[None]
+    with torch.no_grad():
+        out = g(image, mask)
+    want = harmonic_fill(image, mask).clamp(1 / 512, 511 / 512)
+    assert torch.allclose(out, want, atol=1e-6)
+    assert not Generator(width=0.125).residual  # the poster's output stays the default
