@@ -253,9 +253,7 @@ def cmd_inpaint(args):
         result = inference.inpaint(pixels, hole, model=generator, device=device,
                                    blend=None if args.no_blend else "poisson")
     else:
-        image = torch.from_numpy(inference._rgb01(pixels)).permute(2, 0, 1)
-        fill = _evaluate.BASELINES[METHODS[args.method]](image, mask)
-        result = inference._merge(pixels, fill.permute(1, 2, 0).numpy(), hole)
+        result = inference.inpaint(pixels, hole, method=METHODS[args.method])
     # Known pixels (and alpha everywhere) come back exactly as they were read.
     _write_image_atomically(Image.fromarray(result), out, fmt)
     holes = int(hole.sum())

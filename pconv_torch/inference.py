@@ -33,6 +33,9 @@ orientation, each by its own; PIL images passed in are used as stored.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -297,8 +300,10 @@ def fill_holes(generator, image: np.ndarray, hole: np.ndarray, scale: int, devic
     return out
 
 
-def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson"):
-    """Fill the region that ``mask`` marks in ``image`` with a trained generator.
+def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson",
+            method: str | None = None):
+    """Fill the region that ``mask`` marks in ``image`` with a trained generator (or, with
+    ``method``, a classical method).
 
     Args:
         image: any size; an (H, W, 3) array (also (H, W, 4) RGBA, (H, W, 2) gray + alpha or
@@ -308,11 +313,16 @@ def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson"
         mask: (H, W) array or PIL image; **non-zero / white = region to fill**. PIL images
             are used as stored: apply ``PIL.ImageOps.exif_transpose`` to both or to neither
             (:func:`read_image` and ``mask_from_image`` apply each file's orientation).
-        model: a shipped model's name (see :func:`pconv_torch.pretrained`), a generator
-            module, or None for the default shipped model.
+        model: a shipped model's name (see :func:`pconv_torch.pretrained`), a training run
+            directory or checkpoint file (:func:`pconv_torch.checkpoint.load_generator`), a
+            generator module, or None for the default shipped model.
         device: where the generator runs.
         blend: ``"poisson"`` (default) blends each fill into its surroundings
             (:func:`poisson_blend`); None pastes the generator's fill as it is.
+        method: None (a generator), or the name of a classical method of
+            :data:`pconv_torch.evaluate.BASELINES` (``"OpenCV Telea"``, ``"harmonic fill"``,
+            ...) to fill the hole with instead, at the image's own size (``model``, ``device``
+            and ``blend`` are then unused).
     Returns:
         the inpainted image as an array of the input's layout and dtype (for a PIL image:
         ``np.asarray`` of it, after the expansions above; ``Image.fromarray`` gives its mode
@@ -322,15 +332,31 @@ def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson"
         composited) scaled to [0, 1], 16-bit values included.
 
     Raises ValueError naming the problem for bad shapes, modes or dtypes, an empty or full
-    mask, non-finite values (in the image or the generator's output) or an unknown model name.
+    mask, non-finite values (in the image or the generator's output), an unknown model name
+    or an unknown method.
     """
     from .shipped import default_model_name, pretrained
 
     pixels = _pixels(image)
     arr = _rgb01(pixels)
     hole = _hole_array(mask, arr.shape[:2])
-    if model is None or isinstance(model, str):
+    if method is not None:
+        from .evaluate import BASELINES
+
+        if method not in BASELINES:
+            raise ValueError(f"unknown method {method!r}; choose one of {list(BASELINES)}")
+        valid = torch.from_numpy((~hole).astype(np.float32))[None]
+        fill = BASELINES[method](torch.from_numpy(arr).permute(2, 0, 1) * valid, valid)
+        return _merge(pixels, fill.permute(1, 2, 0).numpy(), hole)
+    if model is None or (isinstance(model, str) and model in pretrained()):
         model = pretrained(model or default_model_name())
+    elif isinstance(model, (str, os.PathLike)):
+        if not Path(model).exists():
+            raise ValueError(f"model {str(model)!r} is neither a shipped model "
+                             f"({', '.join(pretrained())}) nor a run directory or checkpoint")
+        from .checkpoint import load_generator
+
+        model = load_generator(model)
     # the scale it was trained at (shipped models and load_generator record it)
     scale = int(getattr(model, "image_size", 0)) or 2 ** (model.depth + 2)
     filled = fill_holes(model.to(device), arr, hole, scale, device, blend)

@@ -117,6 +117,29 @@ def test_an_unfinished_run_is_not_exported(tmp_path):
         shipped.export(tmp_path / "run", "tiny", tmp_path / "w")
 
 
+@pytest.mark.parametrize("method", ["harmonic fill", "OpenCV Telea"])
+def test_inpaint_with_a_classical_method_keeps_known_pixels(method):
+    t = np.linspace(0, 1, 40, dtype=np.float32)
+    img = np.stack([np.add.outer(t, t) / 2] * 3, -1)  # a smooth gradient
+    mask = np.zeros((40, 40), bool)
+    mask[10:25, 12:30] = True
+    out = inference.inpaint(img, mask, method=method)
+    assert out.dtype == np.float32 and np.array_equal(out[~mask], img[~mask])
+    assert np.abs(out[mask] - img[mask]).mean() < 0.03  # a gradient is easy for both
+    with pytest.raises(ValueError, match="unknown method"):
+        inference.inpaint(img, mask, method="magic")
+
+
+def test_inpaint_with_a_run_directory(finished_run, tmp_path):
+    img = np.random.default_rng(3).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    mask = np.zeros((40, 50), bool)
+    mask[10:20, 10:30] = True
+    out = inference.inpaint(img, mask, model=finished_run)
+    assert np.array_equal(out[~mask], img[~mask]) and not np.array_equal(out[mask], img[mask])
+    with pytest.raises(ValueError, match="neither a shipped model"):
+        inference.inpaint(img, mask, model=str(tmp_path / "no_such_run"))
+
+
 def test_shipped_configs_keep_the_poster_and_match_training_lengths():
     full = shipped.shipped_config("full")
     mse = shipped.shipped_config("mse_only")
@@ -137,7 +160,7 @@ def test_the_shipped_models_load_verified_and_inpaint_by_default():
         g = pconv_torch.pretrained(name)
         cfg = shipped.shipped_config(name)
         assert not g.training and g.image_size == cfg.image_size == shipped.model_scale(name)
-        assert (g.conv, g.width) == (cfg.conv, cfg.width)
+        assert (g.conv, g.width, g.residual) == (cfg.conv, cfg.width, cfg.residual)
         assert all(torch.isfinite(p).all() for p in g.state_dict().values())
     img = np.random.default_rng(0).integers(0, 256, (80, 100, 3), dtype=np.uint8)
     mask = np.zeros((80, 100), bool)
