@@ -125,7 +125,8 @@ def test_inpaint_with_a_classical_method_keeps_known_pixels(method):
     mask[10:25, 12:30] = True
     out = inference.inpaint(img, mask, method=method)
     assert out.dtype == np.float32 and np.array_equal(out[~mask], img[~mask])
-    assert np.abs(out[mask] - img[mask]).mean() < 0.03  # a gradient is easy for both
+    flat_error = np.abs(img[mask] - img[~mask].mean(0)).mean()  # filling with the mean colour
+    assert np.abs(out[mask] - img[mask]).mean() < flat_error / 3  # a gradient is easy for both
     with pytest.raises(ValueError, match="unknown method"):
         inference.inpaint(img, mask, method="magic")
 
