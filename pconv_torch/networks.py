@@ -120,7 +120,8 @@ class Generator(nn.Module):
             block's pre-activation. True: the network learns a correction to the harmonic
             fill ``h`` of the hole (:func:`pconv_torch.harmonic.harmonic_fill`), and the output
             is ``sigmoid(z + logit(h))``, ``h`` clipped to [1/512, 511/512]; the layers and
-            parameters are the same.
+            parameters are the same, and the last layer starts at zero (weights and bias), so
+            an untrained generator returns ``h``.
 
     ``forward(image, mask)``: image (N, 3, H, W) in [0, 1] (values under holes are ignored),
     mask (N, 1, H, W), **1 = valid, 0 = hole**; H and W divisible by ``2**depth``.
@@ -167,6 +168,9 @@ class Generator(nn.Module):
         layers.append(block((c_prev,), 3, 3, 1, nn.LeakyReLU(0.2), with_norm=False))
         layers.append(block((3,), 3, 1, 1, nn.Sigmoid(), with_norm=False))
         self.layers = nn.ModuleList(layers)
+        if self.residual:  # start as the harmonic fill itself: z = 0 everywhere
+            nn.init.zeros_(self.layers[-1].conv.weight)
+            nn.init.zeros_(self.layers[-1].conv.bias)
 
     def check_inputs(self, image: torch.Tensor, mask: torch.Tensor) -> None:
         """Raise ValueError with a clear message unless image (N, 3, H, W) and mask
