@@ -38,8 +38,9 @@ from .conv import _check_conv_args
 from .partial_conv import _channel_weights, _validate
 
 # The kernels and BLAS take turns many times per call. OpenMP workers spin after each parallel
-# region and steal the cores the BLAS threads need next (measured 10-25x slower on 2 busy
-# cores), so unless the user chose a threading layer, use the non-spinning "workqueue" one.
+# region and steal the cores the BLAS threads need next (many times slower on a few busy
+# cores; benchmarks/bench_reference.py), so unless the user chose a threading layer, use the
+# non-spinning "workqueue" one.
 # It is chosen once per process, at the first parallel launch; it does not allow parallel
 # kernels to be launched from several Python threads at once.
 if "NUMBA_THREADING_LAYER" not in os.environ:

@@ -539,8 +539,8 @@ def collate(batch):
     """Stack a list of tensors, or of tuples of tensors, along a new first axis.
 
     Same result as torch's default collate for these items, but stacked in NumPy: on a busy
-    two-core machine torch's intra-op thread pool made ``torch.stack`` of 16 images take
-    ~190 ms instead of ~1 ms (measured while writing this).
+    machine with few cores, torch's intra-op thread pool can make ``torch.stack`` of a small
+    batch wait far longer than the copy takes (``benchmarks/bench_data.py`` times the loader).
     """
     first = batch[0]
     if isinstance(first, (tuple, list)):
