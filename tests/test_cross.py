@@ -12,6 +12,7 @@ import pytest
 import pconv_ref
 from pconv_ref import fast
 import torch_oracle
+from cases import MASK_FORMS, mask_contents, mask_groups
 from conftest import TORCH_DEVICES
 
 # (N, C_in, H, W, C_out, k, stride, padding)
@@ -23,28 +24,15 @@ SHAPES = [
     (3, 6, 5, 5, 2, 2, 1, 0),
     (1, 4, 11, 10, 3, 3, 2, 1),
 ]
-# "single" = one pixel-hole in an otherwise valid mask
-DENSITIES = [0.0, 1.0, 0.5, 0.15, "single"]
-MASK_FORMS = ["one-channel", "per-channel", "groups"]
+DENSITIES = ["all-hole", "all-valid", 0.5, 0.15, "one-hole-pixel"]
 
 
 def make_case(shape, density, form, seed=0):
     """Seeded inputs for one cross-test case; returns a dict of arrays and options."""
     n, c_in, h, w, c_out, k, stride, padding = shape
     rng = np.random.default_rng(seed)
-    groups = None
-    if form == "one-channel":
-        mask_channels = 1
-    elif form == "per-channel":
-        mask_channels = c_in
-    else:
-        groups = (c_in // 2, c_in - c_in // 2) if c_in > 1 else (1,)
-        mask_channels = len(groups)
-    if density == "single":
-        mask = np.ones((n, mask_channels, h, w))
-        mask[:, :, h // 2, w // 2] = 0.0
-    else:
-        mask = (rng.random((n, mask_channels, h, w)) < density).astype(np.float64)
+    mask_channels, groups = mask_groups(form, c_in)
+    mask = mask_contents(density, (n, mask_channels, h, w), rng)
     x = rng.standard_normal((n, c_in, h, w))
     weight = rng.standard_normal((c_out, c_in, k, k))
     bias = rng.standard_normal(c_out)

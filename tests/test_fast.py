@@ -13,6 +13,7 @@ import zlib
 
 import numpy as np
 import pytest
+from cases import MASK_FORMS, mask_contents, mask_groups
 
 from pconv_ref.conv import conv2d_backward, conv2d_forward
 from pconv_ref import fast
@@ -35,8 +36,7 @@ CASES = [
     (2, 2, 5, 8, 3, 5, 1, 0),
     (1, 3, 10, 12, 2, (3, 1), (2, 1), (1, 0)),  # rectangular kernel, stride and padding pairs
 ]
-DENSITIES = ["hole", "valid", "pixel", 0.2, 0.7]
-FORMS = ["single", "channel", "groups"]
+DENSITIES = ["all-hole", "all-valid", "one-hole-pixel", 0.2, 0.7]
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}
 
 
@@ -62,27 +62,10 @@ def _make(case, dtype, rng, bias=True):
 
 
 def _mask(form, density, shape, rng, dtype):
-    """A binary mask (N, G, H, W) of the given form, and its mask_groups."""
+    """A binary mask (N, G, H, W) of the given form and content, and its mask_groups."""
     n, c, h, w = shape
-    groups = None
-    if form == "single":
-        g = 1
-    elif form == "channel":
-        g = c
-    else:
-        groups = (1, c - 1) if c > 1 else (1,)
-        groups = (2, 1, c - 3) if c > 3 else groups
-        g = len(groups)
-    if density == "hole":
-        m = np.zeros((n, g, h, w))
-    elif density == "valid":
-        m = np.ones((n, g, h, w))
-    elif density == "pixel":  # one hole pixel per image
-        m = np.ones((n, g, h, w))
-        m[np.arange(n), :, rng.integers(0, h, n), rng.integers(0, w, n)] = 0
-    else:
-        m = (rng.random((n, g, h, w)) < density).astype(np.float64)
-    return m.astype(dtype), groups
+    g, groups = mask_groups(form, c, splits=3)
+    return mask_contents(density, (n, g, h, w), rng).astype(dtype), groups
 
 
 def _assert_close(mine, ref, dtype, name):
@@ -129,7 +112,7 @@ def test_conv_matches_reference(case, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("form", MASK_FORMS)
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_partial_conv_matches_reference(case, form, dtype):
     rng = np.random.default_rng(_seed(case, form, dtype.__name__))
@@ -143,7 +126,7 @@ def test_partial_conv_matches_reference(case, form, dtype):
         _assert_close(out_f, out_r, dtype, f"out {where}")
         np.testing.assert_array_equal(nm_f, nm_r, err_msg=f"new_mask {where}")
         assert nm_f.dtype == nm_r.dtype
-        if density == "hole":
+        if density == "all-hole":
             assert not out_f.any() and not nm_f.any()  # 0, not b
         dout = rng.standard_normal(out_r.shape).astype(dtype)
         grads_r = partial_conv2d_backward(dout, cache_r)
@@ -215,7 +198,7 @@ def test_invalid_arguments_raise_like_reference(kwargs):
 
 
 # ---------------------------------------------------------------------- gradient check
-@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("form", MASK_FORMS)
 def test_partial_conv_fast_gradcheck(form):
     """Central differences of sum(out * dout) in float64 against the fast backward."""
     rng = np.random.default_rng(3)

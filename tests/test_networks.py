@@ -26,16 +26,43 @@ TABLE_1 = [
 ]
 
 
+# Input channels of Table 1's rows: the image, the encoder chain, then upsampled + skip.
+IN_CHANNELS = [3, 64, 128, 256, 256 + 256, 256 + 128, 256 + 64, 128 + 3, 64, 3]
+# Table 2: five 5x5/2 convolutions per branch (the local branch uses the first four), then a
+# fully connected layer of 1024 on the 4x4 map left of a 128x128 image or a 64x64 patch.
+TABLE_2_FILTERS = (32, 64, 64, 128, 128)
+
+
+def conv_params(k, c_in, c_out):
+    return k * k * c_in * c_out + c_out
+
+
+def linear_params(n_in, n_out):
+    return n_in * n_out + n_out
+
+
+GENERATOR_PARAMS = sum(conv_params(k, c, f) for (k, _, f, _), c in zip(TABLE_1, IN_CHANNELS))
+
+
+def branch_params(n_convs):
+    chain = (3,) + TABLE_2_FILTERS[:n_convs]
+    convs = sum(conv_params(5, a, b) for a, b in zip(chain, chain[1:]))
+    return convs + linear_params(chain[-1] * 4 * 4, 1024)
+
+
+DISCRIMINATOR_PARAMS = branch_params(5) + branch_params(4) + linear_params(2048, 1)
+GLOBAL_ONLY_PARAMS = branch_params(5) + linear_params(1024, 1)
+
+
 # --- parameter counts and the state-dict contract ------------------------------------------
 @pytest.mark.parametrize("conv", ["partial", "plain"])
 def test_generator_parameter_count(conv):
-    assert n_params(Generator(conv=conv)) == 3_605_967
+    assert n_params(Generator(conv=conv)) == GENERATOR_PARAMS
 
 
 def test_discriminator_parameter_counts():
-    assert n_params(Discriminator()) == 5_330_305
-    # global-only ablation: 770,816 conv + 2,098,176 fc + 1,025 head
-    assert n_params(Discriminator(local=False)) == 2_870_017
+    assert n_params(Discriminator()) == DISCRIMINATOR_PARAMS
+    assert n_params(Discriminator(local=False)) == GLOBAL_ONLY_PARAMS
 
 
 def test_generator_state_dict_keys_and_shapes():
@@ -43,8 +70,7 @@ def test_generator_state_dict_keys_and_shapes():
     expected = {"fill"} | {f"layers.{i}.conv.{p}" for i in range(10) for p in ("weight", "bias")}
     assert set(sd) == expected
     assert sd["fill"].shape == (3,) and sd["fill"].dtype == torch.float32
-    in_ch = [3, 64, 128, 256, 512, 384, 320, 131, 64, 3]
-    for i, ((k, _, f, _), c) in enumerate(zip(TABLE_1, in_ch)):
+    for i, ((k, _, f, _), c) in enumerate(zip(TABLE_1, IN_CHANNELS)):
         assert sd[f"layers.{i}.conv.weight"].shape == (f, c, k, k)
         assert sd[f"layers.{i}.conv.bias"].shape == (f,)
 
@@ -182,7 +208,7 @@ def test_table_matches_poster_table_1():
     ]
     assert body[-1]["output"] == (3, 128, 128)
     assert [r["in"] for r in body[4:8]] == ["256+256", "256+128", "256+64", "128+3"]
-    assert total["layer"] == "Total" and total["params"] == n_params(g) == 3_605_967
+    assert total["layer"] == "Total" and total["params"] == n_params(g) == GENERATOR_PARAMS
     assert body[0]["flops"] == 2 * 3 * 5 * 5 * 64 * 64 * 64
     assert total["flops"] == sum(r["flops"] for r in body)
 
@@ -197,7 +223,7 @@ def test_table_matches_poster_table_2():
     ]
     assert rows[4]["output"] == rows[9]["output"] == (128, 4, 4)
     assert rows[5]["flops"] == 2 * 2048 * 1024 and rows[5]["activation"] == "ReLU"
-    assert rows[-1]["params"] == n_params(d) == 5_330_305
+    assert rows[-1]["params"] == n_params(d) == DISCRIMINATOR_PARAMS
 
 
 @pytest.mark.parametrize("module,size", [

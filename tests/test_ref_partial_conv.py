@@ -5,6 +5,7 @@ import itertools
 
 import numpy as np
 import pytest
+from cases import MASK_FORMS, mask_contents, mask_groups
 
 from pconv_ref import (
     compare,
@@ -118,25 +119,17 @@ def _problem(rng, form, N=2, C=3, H=5, W=5, F=2, k=(3, 3), density=0.6):
     x = rng.standard_normal((N, C, H, W))
     w = rng.standard_normal((F, C) + tuple(k))
     b = rng.standard_normal(F)
-    groups = None
-    if form == "single":
-        G = 1
-    elif form == "per_channel":
-        G = C
-    else:  # "groups": C = 3 split as (2, 1)
-        groups, G = (C - 1, 1), 2
-    mask = (rng.random((N, G, H, W)) < density).astype(np.float64)
-    return x, mask, w, b, groups
+    G, groups = mask_groups(form, C)
+    return x, mask_contents(density, (N, G, H, W), rng), w, b, groups
 
 
-FORMS = ["single", "per_channel", "groups"]
 
 
-@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("form", MASK_FORMS)
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("padding", [0, 1, 2])
 def test_gradients_central_difference(form, stride, padding):
-    rng = np.random.default_rng([FORMS.index(form), stride, padding])
+    rng = np.random.default_rng([MASK_FORMS.index(form), stride, padding])
     x, mask, w, b, groups = _problem(rng, form, H=5, W=7)
     kw = dict(stride=stride, padding=padding, mask_groups=groups)
     out, new_mask, cache = partial_conv2d_forward(x, mask, w, b, **kw)
@@ -184,7 +177,7 @@ def _special_mask(kind, shape, rng):
     [
         (f, kind, s, p, k)
         for f, kind, (s, p, k) in itertools.product(
-            FORMS,
+            MASK_FORMS,
             ["all_hole", "all_valid", "single_hole", "0.1", "0.5", "0.9"],
             [(1, 1, (3, 3)), (2, 2, (5, 5)), (2, 0, (2, 3))],
         )
@@ -214,7 +207,7 @@ def test_naive_equals_vectorised(form, kind, stride, padding, k):
 @pytest.mark.parametrize("stride, padding", [(1, 1), (2, 2)])
 def test_single_channel_mask_equals_its_expansion(stride, padding):
     rng = np.random.default_rng(5)
-    x, mask, w, b, _ = _problem(rng, "single", density=0.4)
+    x, mask, w, b, _ = _problem(rng, "one-channel", density=0.4)
     full = expand_mask(mask, x.shape[1])
     assert full.shape == x.shape
     o1, m1, c1 = partial_conv2d_forward(x, mask, w, b, stride, padding)
@@ -252,7 +245,7 @@ def test_matches_nvidia_formula_in_torch():
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     rng = np.random.default_rng(8)
-    x, mask, w, b, _ = _problem(rng, "per_channel", H=7, W=6, density=0.3)
+    x, mask, w, b, _ = _problem(rng, "per-channel", H=7, W=6, density=0.3)
     out, new_mask, _ = partial_conv2d_forward(x, mask, w, b, 2, 1)
     xt, mt, wt, bt = (torch.tensor(a) for a in (x, mask, w, b))
     with torch.no_grad():
@@ -282,7 +275,7 @@ def test_values_under_holes_are_ignored():
 def test_float32_and_bool_mask(impl):
     fwd, bwd = IMPLS[impl]
     rng = np.random.default_rng(10)
-    x, mask, w, b, _ = _problem(rng, "single")
+    x, mask, w, b, _ = _problem(rng, "one-channel")
     o64, _, _ = fwd(x, mask, w, b, 2, 1)
     o32, m32, cache = fwd(x.astype(np.float32), mask.astype(bool), w.astype(np.float32),
                           b.astype(np.float32), 2, 1)
@@ -294,7 +287,7 @@ def test_float32_and_bool_mask(impl):
 
 def test_no_bias():
     rng = np.random.default_rng(12)
-    x, mask, w, _, _ = _problem(rng, "per_channel")
+    x, mask, w, _, _ = _problem(rng, "per-channel")
     for fwd, bwd in IMPLS.values():
         out, _, cache = fwd(x, mask, w, None, 1, 1)
         assert bwd(np.ones_like(out), cache)[2] is None
