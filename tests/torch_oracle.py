@@ -3,7 +3,6 @@
 Every function takes and returns NumPy arrays (float64 unless the inputs say otherwise), so a
 test can hold `pconv_ref` against torch with nothing but `np.testing.assert_allclose`.
 """
-import numpy as np
 import torch
 
 import pconv_torch
@@ -32,6 +31,90 @@ def partial_conv(x, mask, w, b, stride, padding, dout, mask_groups=None, device=
     )
     out.backward(_tensor(dout, device))
     return _numpy(out), _numpy(new_mask), _numpy(xt.grad), _numpy(wt.grad), _numpy(None if bt is None else bt.grad)
+
+
+def partial_conv_forward(x, mask, w, b, stride, padding, mask_groups=None, device="cpu"):
+    """pconv_torch.partial_conv2d forward only (no autograd graph).
+
+    Shapes as in partial_conv; returns out (N,C_out,H_out,W_out), new_mask (N,1,H_out,W_out).
+    """
+    with torch.no_grad():
+        out, new_mask = pconv_torch.partial_conv2d(
+            _tensor(x, device), _tensor(mask, device), _tensor(w, device),
+            None if b is None else _tensor(b, device), stride, padding, mask_groups=mask_groups,
+        )
+    return _numpy(out), _numpy(new_mask)
+
+
+def conv2d(x, w, b, stride, padding, dout, device="cpu"):
+    """torch.nn.functional.conv2d forward and backward.
+
+    Shapes: x (N,C_in,H,W), w (C_out,C_in,kh,kw), b (C_out,) or None, dout (N,C_out,H_out,W_out).
+    Returns out, dx, dw, db (db None without b).
+    """
+    xt = _tensor(x, device, requires_grad=True)
+    wt = _tensor(w, device, requires_grad=True)
+    bt = None if b is None else _tensor(b, device, requires_grad=True)
+    out = torch.nn.functional.conv2d(xt, wt, bt, stride, padding)
+    out.backward(_tensor(dout, device))
+    return _numpy(out), _numpy(xt.grad), _numpy(wt.grad), _numpy(None if bt is None else bt.grad)
+
+
+def conv2d_forward(x, w, b, stride, padding, device="cpu"):
+    """torch.nn.functional.conv2d forward only.
+
+    Shapes as in conv2d; returns out (N,C_out,H_out,W_out).
+    """
+    with torch.no_grad():
+        out = torch.nn.functional.conv2d(
+            _tensor(x, device), _tensor(w, device), None if b is None else _tensor(b, device), stride, padding
+        )
+    return _numpy(out)
+
+
+def _elementwise(fn, x, device):
+    with torch.no_grad():
+        return _numpy(fn(_tensor(x, device)))
+
+
+def upsample_nearest2x(x, device="cpu"):
+    """torch.nn.functional.interpolate(scale_factor=2, mode="nearest"): (N,C,H,W) -> (N,C,2H,2W)."""
+    return _elementwise(lambda t: torch.nn.functional.interpolate(t, scale_factor=2, mode="nearest"), x, device)
+
+
+def flatten(x, device="cpu"):
+    """torch.flatten(x, 1): (N,C,H,W) -> (N,C*H*W)."""
+    return _elementwise(lambda t: t.flatten(1), x, device)
+
+
+def sigmoid(x, device="cpu"):
+    """torch.sigmoid, any shape."""
+    return _elementwise(torch.sigmoid, x, device)
+
+
+def leaky_relu(x, negative_slope=0.2, device="cpu"):
+    """torch.nn.functional.leaky_relu(x, negative_slope), any shape."""
+    return _elementwise(lambda t: torch.nn.functional.leaky_relu(t, negative_slope), x, device)
+
+
+def linear(x, w, b, device="cpu"):
+    """torch.nn.functional.linear: x (N,in), w (out,in), b (out,) or None -> (N,out)."""
+    with torch.no_grad():
+        out = torch.nn.functional.linear(
+            _tensor(x, device), _tensor(w, device), None if b is None else _tensor(b, device)
+        )
+    return _numpy(out)
+
+
+def bce_with_logits(logits, targets, device="cpu"):
+    """torch.nn.functional.binary_cross_entropy_with_logits (mean), forward and backward.
+
+    Shapes: logits and targets alike, e.g. (N,). Returns (loss, d logits).
+    """
+    zt = _tensor(logits, device, requires_grad=True)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(zt, _tensor(targets, device))
+    loss.backward()
+    return float(loss.detach()), _numpy(zt.grad)
 
 
 def loss_and_grads(name, *arrays, device="cpu", **kwargs):
