@@ -16,6 +16,7 @@ setup: $(STAMP)
 
 ## The main job: execute the notebooks on the embedded data and build the book.
 book: $(STAMP)
+	$(BIN)/python scripts/story_figure.py book/_static/story.png
 	$(BIN)/jupyter-book build --warningiserror --keep-going book
 
 ## The whole test suite: unit tests, cross-tests, nbval over the notebooks, and browser tests
