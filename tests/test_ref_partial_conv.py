@@ -160,25 +160,13 @@ def test_gradients_naive_backward():
     assert relative_error(db, num_db) < 1e-7
 
 
-def _special_mask(kind, shape, rng):
-    if kind == "all_hole":
-        return np.zeros(shape)
-    if kind == "all_valid":
-        return np.ones(shape)
-    if kind == "single_hole":
-        m = np.ones(shape)
-        m[:, :, shape[2] // 2, shape[3] // 2] = 0
-        return m
-    return (rng.random(shape) < float(kind)).astype(np.float64)  # a density
-
-
 @pytest.mark.parametrize(
     "form, kind, stride, padding, k",
     [
         (f, kind, s, p, k)
         for f, kind, (s, p, k) in itertools.product(
             MASK_FORMS,
-            ["all_hole", "all_valid", "single_hole", "0.1", "0.5", "0.9"],
+            ["all-hole", "all-valid", "one-hole-pixel", 0.1, 0.5, 0.9],
             [(1, 1, (3, 3)), (2, 2, (5, 5)), (2, 0, (2, 3))],
         )
     ],
@@ -186,15 +174,15 @@ def _special_mask(kind, shape, rng):
 def test_naive_equals_vectorised(form, kind, stride, padding, k):
     rng = np.random.default_rng(11)
     x, mask, w, b, groups = _problem(rng, form, H=6, W=5, k=k)
-    mask = _special_mask(kind, mask.shape, rng)
+    mask = mask_contents(kind, mask.shape, rng)
     kw = dict(stride=stride, padding=padding, mask_groups=groups)
     out_n, nm_n, cache_n = partial_conv2d_forward_naive(x, mask, w, b, **kw)
     out_v, nm_v, cache_v = partial_conv2d_forward(x, mask, w, b, **kw)
     np.testing.assert_allclose(out_v, out_n, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(nm_v, nm_n)
-    if kind == "all_hole":
+    if kind == "all-hole":
         assert not out_v.any() and not nm_v.any()
-    if kind == "all_valid" and padding == 0:
+    if kind == "all-valid" and padding == 0:
         assert nm_v.all()
     dout = rng.standard_normal(out_n.shape)
     grads_n = partial_conv2d_backward_naive(dout, cache_n)
