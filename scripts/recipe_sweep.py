@@ -2,16 +2,23 @@
 
 Each run is the ``cpu`` preset's generator trained on L_MSE alone for 1,500 steps (batch 16,
 64x64), scored on the held-out photographs every 500 steps by the trainer
-(:mod:`pconv_torch.monitor`). The runs differ in the training data and the optimiser:
+(:mod:`pconv_torch.monitor`). Each run differs from the one it builds on in one choice:
 
-================ =========================================================================
-photos           the 13 training photographs, random crops and flips only; Adam 2e-4, betas (0.5, 0.999)
-mixed            + colour jitter 0.1 and half the items dead-leaves images
-mixed_adam       + Adam 5e-4 with betas (0.9, 0.999) (the shipped recipe's optimiser)
-mixed_ema        + an exponential moving average of G's weights (decay 0.998), scored instead of
-                 the trained weights (``TrainConfig.ema``)
-mixed_ema_decay  + the learning rate falling linearly to a tenth over the whole run
-================ =========================================================================
+=================== =========================================================================
+photos              the 13 training photographs, random crops and flips only; Adam 2e-4,
+                    betas (0.5, 0.999)
+mixed               + colour jitter 0.1 and half the items dead-leaves images
+mixed_adam          + Adam 5e-4 with betas (0.9, 0.999) (the shipped recipe's optimiser)
+mixed_ema           + an exponential moving average of G's weights (decay 0.998), scored instead
+                    of the trained weights (``TrainConfig.ema``)
+mixed_ema_decay     mixed_ema + the learning rate falling linearly to a tenth over the whole run
+mixed_ema_lr1e3     mixed_ema with Adam 1e-3
+mixed_ema_batchnorm mixed_ema with batch normalisation in the generator (``norm="batch"``)
+quarter_procedural  mixed_ema with a quarter of the items dead leaves instead of half
+wider               mixed_ema with the generator at 3/4 of the poster's width instead of 1/2
+residual            mixed_ema with the generator correcting the harmonic fill
+                    (``residual=True``, the shipped recipe)
+=================== =========================================================================
 
 Usage (each run takes about five minutes on one core; ``--jobs 2`` runs two at a time, each
 with one thread)::
@@ -63,7 +70,7 @@ def report(out: Path) -> str:
     from pconv_torch.monitor import REFERENCE_METHODS, read_eval_log
 
     lines = ["| run | step | center | rect |", "|---|---:|---:|---:|"]
-    refs = None
+    refs = {}
     for name in RUNS:
         rows = read_eval_log(out / name)
         steps = sorted({r["step"] for r in rows if r["method"] == "generator" and r["step"] > 0})
@@ -71,8 +78,9 @@ def report(out: Path) -> str:
             v = {r["masks"]: r["psnr_hole"] for r in rows if r["method"] == "generator"
                  and r["split"] == "heldout" and r["step"] == step}
             lines.append(f"| {name} | {step} | {v['center']:.2f} | {v['rect']:.2f} |")
-        refs = refs or {(r["method"], r["masks"]): r["psnr_hole"] for r in rows
-                        if r["method"] in REFERENCE_METHODS and r["split"] == "heldout"}
+        for r in rows:  # the same crops in every run; older runs lack the newer references
+            if r["method"] in REFERENCE_METHODS and r["split"] == "heldout":
+                refs[(r["method"], r["masks"])] = r["psnr_hole"]
     for method in sorted({m for m, _ in refs}):
         lines.append(f"| {method} | | {refs[(method, 'center')]:.2f} | {refs[(method, 'rect')]:.2f} |")
     return "\n".join(lines)
