@@ -1,4 +1,5 @@
-"""Single-image inference latency on the CPU: the generator beside OpenCV Telea.
+"""Single-image inference latency on the CPU: the generator beside OpenCV Telea, and the share of
+the harmonic fill in the residual generator's time.
 
 Usage::
 
@@ -13,6 +14,10 @@ What is timed, for every method alike, is the call a user makes through
   not depend on them) wrapped by :func:`pconv_torch.evaluate.model_method`: eval mode,
   ``torch.no_grad()``, padding to a multiple of 16 (none needed at 128 and 512), forward,
   composite;
+* ``generator + harmonic``: the same generator built with ``residual=True`` (the shipped models'
+  output, a correction to the harmonic fill of :mod:`pconv_torch.harmonic`): the same layers,
+  plus the harmonic fill of the hole in every forward; the ratio ``+ harmonic / generator``
+  is the cost of that fill;
 * ``OpenCV Telea``: ``cv2.inpaint(..., INPAINT_TELEA)``, radius 3, including the conversion
   to and from uint8 (other baselines with ``--baselines``).
 
@@ -107,12 +112,15 @@ def main(argv=None) -> int:
 
     gen = Generator()
     n_params = sum(q.numel() for q in gen.parameters())
-    methods = {"generator": ev.model_method(gen, "cpu", multiple=16)}
-    print(f"generator: pconv_torch.Generator(), {n_params:,} parameters, untrained weights")
+    methods = {"generator": ev.model_method(gen, "cpu", multiple=16),
+               "generator + harmonic": ev.model_method(Generator(residual=True), "cpu", multiple=16)}
+    print(f"generator: pconv_torch.Generator(), {n_params:,} parameters, untrained weights; "
+          "generator + harmonic: Generator(residual=True)")
     methods.update({b: ev.BASELINES[b] for b in args.baselines})
 
     header = f"{'size':>9} | " + " | ".join(f"{m:>22}" for m in methods)
-    header += " | " + " | ".join(f"{'generator / ' + b:>28}" for b in args.baselines)
+    header += " | + harmonic / generator | " + " | ".join(f"{'generator / ' + b:>28}"
+                                                           for b in args.baselines)
     print(header)
     print("-" * len(header))
     for size in args.sizes:
@@ -122,6 +130,7 @@ def main(argv=None) -> int:
         res = time_methods(methods, image, mask, args.repeats, args.max_seconds)
         cells = [f"{ms:>10.2f} ms (n={n:>3})" for ms, n in res.values()]
         line = f"{size:>4}x{size:<4} | " + " | ".join(f"{c:>22}" for c in cells)
+        line += f" | {res['generator + harmonic'][0] / res['generator'][0]:>21.2f}x"
         line += " | " + " | ".join(f"{res['generator'][0] / res[b][0]:>27.1f}x"
                                    for b in args.baselines)
         print(line, flush=True)

@@ -46,6 +46,25 @@ def partial_conv_forward(x, mask, w, b, stride, padding, mask_groups=None, devic
     return _numpy(out), _numpy(new_mask)
 
 
+def nvidia_partial_conv_forward(x, mask, w, b, stride, padding):
+    """The formula of NVIDIA's ``PartialConv2d(multi_channel=True)`` written with torch ops, for
+    a 3x3 kernel: a second implementation that shares no code with ``pconv_torch``.
+
+    Shapes: x and mask (N,C_in,H,W), w (C_out,C_in,3,3), b (C_out,). Returns out
+    (N,C_out,H_out,W_out) and new_mask (N,1,H_out,W_out).
+    The ratio is divided exactly (NVIDIA adds 1e-8 to the denominator).
+    """
+    F = torch.nn.functional
+    xt, mt, wt, bt = (torch.tensor(a) for a in (x, mask, w, b))
+    with torch.no_grad():
+        ones = torch.ones((1, mt.shape[1], 3, 3), dtype=mt.dtype)
+        sum_m = F.conv2d(mt, ones, None, stride, padding)
+        update = sum_m.clamp(0, 1)
+        ratio = ones.numel() / sum_m.clamp(min=1) * update
+        out = (F.conv2d(xt * mt, wt, None, stride, padding) * ratio + bt.view(1, -1, 1, 1)) * update
+    return _numpy(out), _numpy(update)
+
+
 def conv2d(x, w, b, stride, padding, dout, device="cpu"):
     """torch.nn.functional.conv2d forward and backward.
 
