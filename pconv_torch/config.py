@@ -254,7 +254,7 @@ PRESETS: dict[str, TrainConfig] = {
     # justification in load_config's docstring.
     "cpu": TrainConfig(
         image_size=64, width=0.5, d_width=0.5, batch_size=16,
-        phase1_iters=6000, phase2_iters=500, phase3_iters=3000,
+        phase1_iters=6000, phase2_iters=500, phase3_iters=1500,
         lr_g=5e-4, lr_d=2e-4, betas=(0.9, 0.999), lr_decay=0.3, ema=0.998, residual=True,
         procedural=0.5, jitter=0.1, cpu_amp=True, eval_every=500,
         log_every=25, sample_every=500, checkpoint_every=500),
