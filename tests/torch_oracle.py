@@ -47,17 +47,17 @@ def partial_conv_forward(x, mask, w, b, stride, padding, mask_groups=None, devic
 
 
 def nvidia_partial_conv_forward(x, mask, w, b, stride, padding):
-    """The formula of NVIDIA's ``PartialConv2d(multi_channel=True)`` written with torch ops, for
-    a 3x3 kernel: a second implementation that shares no code with ``pconv_torch``.
+    """The formula of NVIDIA's ``PartialConv2d(multi_channel=True)`` written with torch ops: a
+    second implementation that shares no code with ``pconv_torch``.
 
-    Shapes: x and mask (N,C_in,H,W), w (C_out,C_in,3,3), b (C_out,). Returns out
+    Shapes: x and mask (N,C_in,H,W), w (C_out,C_in,kh,kw), b (C_out,). Returns out
     (N,C_out,H_out,W_out) and new_mask (N,1,H_out,W_out).
     The ratio is divided exactly (NVIDIA adds 1e-8 to the denominator).
     """
     F = torch.nn.functional
     xt, mt, wt, bt = (torch.tensor(a) for a in (x, mask, w, b))
     with torch.no_grad():
-        ones = torch.ones((1, mt.shape[1], 3, 3), dtype=mt.dtype)
+        ones = torch.ones((1, *wt.shape[1:]), dtype=mt.dtype)  # one filter: C_in x kh x kw
         sum_m = F.conv2d(mt, ones, None, stride, padding)
         update = sum_m.clamp(0, 1)
         ratio = ones.numel() / sum_m.clamp(min=1) * update
