@@ -71,6 +71,8 @@ class TrainConfig:
     :mod:`pconv_torch.masks` (``"rect"``: the poster's);
     ``epoch_length`` = items per epoch of the embedded source; ``procedural`` = share of
     the embedded source's items that are dead-leaves images (:mod:`pconv_torch.procedural`);
+    ``uniform_leaves`` = share of those whose disc colours are uniform in the RGB cube
+    instead of a training photograph's palette;
     ``jitter`` = colour-jitter strength of its photograph crops
     (:func:`pconv_torch.data.color_jitter`); ``seed``; ``num_workers``.
 
@@ -118,6 +120,7 @@ class TrainConfig:
     masks: MaskChoice = "rect"
     epoch_length: int = 1024
     procedural: float = 0.0
+    uniform_leaves: float = 0.0
     jitter: float = 0.0
     seed: int = 0
     num_workers: int = 0
@@ -193,7 +196,7 @@ class TrainConfig:
             bad("betas", "must be two numbers in [0, 1)")
         if self.batch_size < 1 or self.epoch_length < 1:
             bad("batch_size" if self.batch_size < 1 else "epoch_length", "must be >= 1")
-        for name in ("procedural", "jitter", "lr_decay"):
+        for name in ("procedural", "uniform_leaves", "jitter", "lr_decay"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 bad(name, "must be in [0, 1]")
         if not 0.0 <= self.ema < 1.0:
@@ -256,7 +259,7 @@ PRESETS: dict[str, TrainConfig] = {
         image_size=64, width=0.5, d_width=0.5, batch_size=16,
         phase1_iters=6000, phase2_iters=500, phase3_iters=1500,
         lr_g=5e-4, lr_d=2e-4, betas=(0.9, 0.999), lr_decay=0.3, ema=0.998, residual=True,
-        procedural=0.5, jitter=0.1, cpu_amp=True, eval_every=500,
+        procedural=0.5, uniform_leaves=0.5, jitter=0.1, cpu_amp=True, eval_every=500,
         log_every=25, sample_every=500, checkpoint_every=500),
     # What the book's notebooks train live (notebooks 5-8: PCONV_PRESET, default "book"): the
     # poster's generator on the cpu data, at a quarter width and a fifth of the steps. Enough to
@@ -265,7 +268,7 @@ PRESETS: dict[str, TrainConfig] = {
     "book": TrainConfig(
         image_size=64, width=0.25, d_width=0.25, batch_size=8,
         phase1_iters=600, phase2_iters=100, phase3_iters=600,
-        procedural=0.5, jitter=0.1, cpu_amp=True, eval_every=300,
+        procedural=0.5, uniform_leaves=0.5, jitter=0.1, cpu_amp=True, eval_every=300,
         log_every=10, sample_every=100, checkpoint_every=200, tensorboard=False),
     # The poster's schedule at 128x128 and full width, for a GPU.
     "paper": TrainConfig(),
@@ -335,7 +338,8 @@ def load_config(preset: str = "ci", **overrides) -> TrainConfig:
         the steps (``lr_decay=0.3``); a moving average of G's weights (``ema=0.998``) is the
         generator that is kept; the generator corrects the harmonic fill of the hole
         (``residual=True``); the embedded photographs with half the items dead-leaves
-        images (``procedural=0.5``) and colour jitter 0.1 on the rest; bf16 autocast where the
+        images (``procedural=0.5``; half of those in colours from the whole RGB cube,
+        ``uniform_leaves=0.5``) and colour jitter 0.1 on the rest; bf16 autocast where the
         CPU has native bf16; held-out scores every 500 steps. 64x64 keeps the poster's
         geometry (rectangular holes of 1/8..1/2 of the side, a local patch of half the image,
         four encoder levels) with a quarter of the pixels; half width takes the FLOPs per

@@ -333,7 +333,8 @@ class EmbeddedPhotos(Dataset):
 
     ``split="train"``: ``length`` random items per epoch. Each is, with probability
     ``procedural``, a dead-leaves image (:func:`pconv_torch.procedural.dead_leaves`, coloured
-    with the palette of one training photograph chosen uniformly), and otherwise a crop of a
+    with the palette of one training photograph chosen uniformly, or, with probability
+    ``uniform_leaves``, with colours uniform in the RGB cube), and otherwise a crop of a
     training photograph chosen uniformly (:func:`_random_tensor`: side = short side x s with s
     log-uniform in ``scale``, uniform position, left-right flip with p=1/2), colour-jittered
     with strength ``jitter`` (:func:`color_jitter`; 0 = off). Item ``i`` of epoch ``e`` depends
@@ -349,15 +350,18 @@ class EmbeddedPhotos(Dataset):
 
     def __init__(self, split: str = "train", size: int = 128, length: int = 1024, seed: int = 0,
                  scale=(0.35, 1.0), flip: bool = True, procedural: float = 0.0,
-                 jitter: float = 0.0):
+                 jitter: float = 0.0, uniform_leaves: float = 0.0):
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         if not 0.0 <= procedural <= 1.0:
             raise ValueError(f"procedural must be a fraction in [0, 1], got {procedural!r}")
+        if not 0.0 <= uniform_leaves <= 1.0:
+            raise ValueError(f"uniform_leaves must be a fraction in [0, 1], got {uniform_leaves!r}")
         if not 0.0 <= jitter <= 1.0:
             raise ValueError(f"jitter must be in [0, 1], got {jitter!r}")
         self.split, self.size, self.seed, self.scale, self.flip = split, size, seed, scale, flip
         self.procedural, self.jitter = float(procedural), float(jitter)
+        self.uniform_leaves = float(uniform_leaves)
         self.epoch = 0
         found, missing = embedded_photographs(split)
         if missing:
@@ -392,6 +396,8 @@ class EmbeddedPhotos(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, i])
         if self.procedural and rng.random() < self.procedural:
             palette = self._palettes()[int(rng.integers(len(self.paths)))]
+            if self.uniform_leaves and rng.random() < self.uniform_leaves:
+                palette = None  # colours uniform in the RGB cube
             img = _procedural.dead_leaves(self.size, rng, palette)
             return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
         img = _photo(self.paths[int(rng.integers(len(self.paths)))])

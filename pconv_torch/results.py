@@ -85,7 +85,8 @@ def methods_for(models: dict | None = None, fill=None, classical: bool = True,
 
 def composites(method, images, masks):
     """``M*I + (1-M)*method(I*M, M)`` for a batch method (see :func:`methods_for`)."""
-    return composite(images, method(images * masks, masks), masks)
+    with torch.no_grad():
+        return composite(images, method(images * masks, masks), masks)
 
 
 def heldout_table(methods: dict, size: int = 64, families=FAMILIES) -> list[dict]:

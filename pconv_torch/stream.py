@@ -149,6 +149,7 @@ def make_training_data(config: TrainConfig, data=None):
         if src == "embedded":
             images = _data.EmbeddedPhotos("train", size=s, length=config.epoch_length,
                                           seed=config.seed, procedural=config.procedural,
+                                          uniform_leaves=config.uniform_leaves,
                                           jitter=config.jitter)
         elif src.startswith("places365:"):
             images = _places365.Places365(src.split(":", 1)[1], "train", size=s)

@@ -17,7 +17,11 @@ mixed_ema_batchnorm mixed_ema with batch normalisation in the generator (``norm=
 quarter_procedural  mixed_ema with a quarter of the items dead leaves instead of half
 wider               mixed_ema with the generator at 3/4 of the poster's width instead of 1/2
 residual            mixed_ema with the generator correcting the harmonic fill
-                    (``residual=True``, the shipped recipe)
+                    (``residual=True``)
+uniform_leaves      residual with half the dead-leaves images coloured uniformly in the RGB cube
+                    instead of from a photograph's palette (``uniform_leaves=0.5``, the
+                    shipped recipe)
+all_uniform_leaves  residual with every dead-leaves image coloured uniformly
 =================== =========================================================================
 
 Usage (each run takes about five minutes on one core; ``--jobs 2`` runs two at a time, each
@@ -26,7 +30,9 @@ with one thread)::
     python scripts/recipe_sweep.py --out runs/recipe --jobs 2
 
 It prints the held-out hole PSNR of every run at every evaluation step, beside the classical
-methods' scores on the same crops. A finished run is not trained again.
+methods' scores on the same crops, and each run's final scores on the synthetic scenes (flat,
+gradient, edge: :func:`pconv_torch.procedural.sanity_images`). A finished run is not trained
+again.
 """
 
 from __future__ import annotations
@@ -50,10 +56,14 @@ RUNS = {
                                 ema=0.998, norm="batch"),
     "quarter_procedural": dict(SHORT, procedural=0.25, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999),
                                ema=0.998),
-    "residual": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999), ema=0.998,
-                     residual=True),
     "wider": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999), ema=0.998,
                   width=0.75),
+    "residual": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999), ema=0.998,
+                     residual=True),
+    "uniform_leaves": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999),
+                           ema=0.998, residual=True, uniform_leaves=0.5),
+    "all_uniform_leaves": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999),
+                               ema=0.998, residual=True, uniform_leaves=1.0),
 }
 
 
@@ -86,6 +96,22 @@ def report(out: Path) -> str:
     return "\n".join(lines)
 
 
+def sanity_report(out: Path) -> str:
+    """Each run's final generator on the synthetic scenes (:func:`pconv_torch.results.sanity_table`)."""
+    from pconv_torch.checkpoint import load_generator
+    from pconv_torch.procedural import SANITY_CASES
+    from pconv_torch.results import sanity_table
+
+    head = " | ".join(f"{case} | max" for case in SANITY_CASES)
+    lines = [f"| run | {head} |", "|---|" + "---:|" * (2 * len(SANITY_CASES))]
+    for name in RUNS:
+        rows = {r["case"]: r for r in sanity_table({name: load_generator(out / name).eval()})}
+        cells = " | ".join(f"{rows[c]['psnr_hole']:.1f} | {rows[c]['max_error']:.1f}"
+                           for c in SANITY_CASES)
+        lines.append(f"| {name} | {cells} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/recipe", type=Path)
@@ -104,6 +130,9 @@ def main(argv=None) -> int:
             return 1
     print("held-out hole PSNR (dB), 48 crops of the 6 held-out photographs, 64x64:\n")
     print(report(args.out))
+    print("\nsynthetic scenes (16 each, 64x64, centred 32x32 hole): hole PSNR (dB) and the "
+          "largest error (8-bit levels) of each run's final generator:\n")
+    print(sanity_report(args.out))
     return 0
 
 

@@ -84,6 +84,22 @@ def test_procedural_share_and_jitter_are_deterministic():
         D.EmbeddedPhotos("train", procedural=1.5)
 
 
+def test_uniform_leaves_widen_the_colours_of_the_dead_leaves():
+    """With ``uniform_leaves`` the discs take colours from the whole RGB cube: saturated
+    colours, rare in the photographs' palettes, become common. The share 0 keeps the stream."""
+    def saturated_share(ds):
+        x = torch.stack([ds[i] for i in range(24)])
+        return float(((x.amax(1) - x.amin(1)) > 0.6).float().mean())
+
+    kw = dict(split="train", size=32, length=24, seed=2, procedural=1.0)
+    palettes, uniform = D.EmbeddedPhotos(**kw), D.EmbeddedPhotos(**kw, uniform_leaves=1.0)
+    assert saturated_share(uniform) > 0.15 and saturated_share(palettes) < 0.08
+    zero = D.EmbeddedPhotos(**kw, uniform_leaves=0.0)
+    assert all(torch.equal(zero[i], palettes[i]) for i in (0, 5, 23))
+    with pytest.raises(ValueError, match="uniform_leaves"):
+        D.EmbeddedPhotos("train", uniform_leaves=-0.1)
+
+
 def test_colour_jitter_keeps_range_and_changes_colour():
     x = torch.rand(3, 16, 16)
     y = D.color_jitter(x, np.random.default_rng(0), 0.3)
@@ -169,6 +185,8 @@ def test_bad_training_options_are_named():
         _tiny(procedural=2)
     with pytest.raises(ValueError, match="eval_every"):
         _tiny(eval_every=-1)
+    with pytest.raises(ValueError, match="uniform_leaves"):
+        _tiny(uniform_leaves=1.5)
 
 
 # ---- the results tables ----------------------------------------------------------------------
