@@ -8,8 +8,10 @@ between ``r_min`` and ``r_max`` the picture is statistically scale invariant, as
 are: its power spectrum falls off as ``1/f^2`` and it has flat regions separated by sharp,
 curved occlusion edges, objects in front of objects at every scale. What it lacks, texture
 and shading, is added lightly: each disc carries a linear shading ramp, the image a random
-defocus blur and a little sensor noise. Colours are drawn from the pixels of the training
-photographs (:func:`photo_palette`), so the colour statistics are those of the photographs.
+defocus blur and a little sensor noise. Colours are drawn from the pixels of a training
+photograph (:func:`photo_palette`), so that the colour statistics are those of the photographs,
+or uniformly from the RGB cube, so that no colour is foreign to the network
+(``TrainConfig.uniform_leaves`` mixes the two).
 
 The discs are drawn *front to back*: a pixel takes the colour of the first disc that covers
 it, which is the same picture as painting back to front but stops as soon as every pixel is
