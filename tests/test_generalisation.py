@@ -86,7 +86,7 @@ def test_procedural_share_and_jitter_are_deterministic():
 
 def test_uniform_leaves_widen_the_colours_of_the_dead_leaves():
     """With ``uniform_leaves`` the discs take colours from the whole RGB cube: saturated
-    colours, rare in the photographs' palettes, become common. The share 0 keeps the stream."""
+    colours, rare in the photographs' palettes, become common. The share 0 keeps the old stream."""
     def saturated_share(ds):
         x = torch.stack([ds[i] for i in range(24)])
         return float(((x.amax(1) - x.amin(1)) > 0.6).float().mean())
@@ -94,8 +94,13 @@ def test_uniform_leaves_widen_the_colours_of_the_dead_leaves():
     kw = dict(split="train", size=32, length=24, seed=2, procedural=1.0)
     palettes, uniform = D.EmbeddedPhotos(**kw), D.EmbeddedPhotos(**kw, uniform_leaves=1.0)
     assert saturated_share(uniform) > 0.15 and saturated_share(palettes) < 0.08
-    zero = D.EmbeddedPhotos(**kw, uniform_leaves=0.0)
-    assert all(torch.equal(zero[i], palettes[i]) for i in (0, 5, 23))
+    # share 0 draws nothing extra: item i is the dead-leaves image of the old stream
+    for i in (0, 5, 23):
+        rng = np.random.default_rng([2, 0, i])
+        rng.random()  # the procedural draw
+        palette = palettes._palettes()[int(rng.integers(len(palettes.paths)))]
+        old = torch.from_numpy(procedural.dead_leaves(32, rng, palette).transpose(2, 0, 1).copy())
+        assert torch.equal(palettes[i], old)
     with pytest.raises(ValueError, match="uniform_leaves"):
         D.EmbeddedPhotos("train", uniform_leaves=-0.1)
 
