@@ -66,7 +66,8 @@ def _pull(levels, fill, iters):
     for v, w in reversed(levels):
         fill = F.interpolate(fill, size=v.shape[-2:], mode="bilinear", align_corners=False)
         known = v / w.clamp(min=1e-12)  # the mean colour of the known pixels under each pixel
+        held, free = w * known, 1 - w  # fixed per level: 4 kernels per sweep, not 6
         for _ in range(iters):
             avg = F.conv2d(F.pad(fill, (1, 1, 1, 1), mode="replicate"), neighbours, groups=c)
-            fill = w * known + (1 - w) * avg
+            fill = held + free * avg  # w * known + (1 - w) * avg
     return fill

@@ -1,7 +1,8 @@
 """The project's results tables: shipped models against classical inpainting, on held-out
 photographs and on synthetic scenes any method should nearly solve.
 
-``python -m pconv_torch.results`` prints both tables (the README's and the book's numbers).
+``python -m pconv_torch.results`` prints both tables (the README's and the book's numbers),
+once per training scale of the shipped models (64x64; 128x128 for ``full_128``).
 
 Held-out table (:func:`heldout_table`): all 138 fixed crops of the six held-out photographs
 (:class:`pconv_torch.data.EmbeddedPhotos` ``"test"``) at the models' scale (64x64), once with
@@ -38,7 +39,7 @@ import torch
 from . import evaluate as _ev
 from . import masks as _masks
 from .data import composite
-from .inference import poisson_blend
+from .inference import fill_holes, poisson_blend
 from .procedural import SANITY_CASES, sanity_images
 from .tables import render_table
 
@@ -63,6 +64,17 @@ def _model(generator, blend=False):
                 o.permute(1, 2, 0).numpy(), xi.permute(1, 2, 0).numpy(), mi[0].numpy() < 0.5)
             ).permute(2, 0, 1).float() for o, xi, mi in zip(out, x, m)])
         return out
+    return run
+
+
+def _windowed(generator, scale: int, blend: bool = False):
+    """A batch method running ``generator`` as :func:`pconv_torch.inpaint` runs it on an image
+    larger than its training ``scale``: through context windows resized to that scale
+    (:func:`pconv_torch.inference.fill_holes`)."""
+    def run(x, m):
+        return torch.stack([torch.from_numpy(fill_holes(
+            generator, xi.permute(1, 2, 0).numpy(), mi[0].numpy() < 0.5, scale,
+            blend="poisson" if blend else None)).permute(2, 0, 1) for xi, mi in zip(x, m)])
     return run
 
 
@@ -146,17 +158,34 @@ def format_rows(rows: list[dict], columns) -> str:
 
 
 def main(argv=None) -> int:
-    """Print the held-out and sanity tables for the shipped models and the classical methods."""
-    from .shipped import model_scale, pretrained
+    """Print the held-out and sanity tables for the shipped models and the classical methods,
+    one set per training scale. At a larger scale the default model of the smallest one
+    (``full``, 64x64) is scored too, run through context windows as ``inpaint`` runs it."""
+    from .shipped import DEFAULT_MODEL, model_scale, pretrained
 
     p = argparse.ArgumentParser(prog="python -m pconv_torch.results", description=main.__doc__)
     p.add_argument("--models", nargs="*", help="shipped models (default: all)")
     args = p.parse_args(argv)
     names = args.models if args.models is not None else pretrained()
-    models = {name: pretrained(name) for name in names}
-    size = model_scale(names[0]) if names else 64
-    fill = next(iter(models.values())).fill.numpy() if models else None
-    methods = methods_for(models, fill, blended=tuple(n for n in ("mse_only", "full") if n in models))
+    by_scale: dict[int, list[str]] = {}
+    for name in names:
+        by_scale.setdefault(model_scale(name), []).append(name)
+    for size in sorted(by_scale) or [64]:
+        models = {name: pretrained(name) for name in by_scale.get(size, [])}
+        fill = next(iter(models.values())).fill.numpy() if models else None
+        blended = tuple(n for n in models if n in ("mse_only", "full", "full_128"))
+        methods = methods_for(models, fill, blended=blended)
+        small = min(by_scale)
+        if size > small and DEFAULT_MODEL in by_scale[small]:
+            g = pretrained(DEFAULT_MODEL)
+            label = f"{DEFAULT_MODEL} ({small}x{small}, windowed)"
+            methods[label] = _windowed(g, small)
+            methods[f"{label} + blending"] = _windowed(g, small, blend=True)
+        _print_tables(methods, size)
+    return 0
+
+
+def _print_tables(methods: dict, size: int) -> None:
     rows = heldout_table(methods, size)
     for family in FAMILIES:
         print(f"\nHeld-out photographs, {size}x{size}, masks '{family}' "
@@ -166,7 +195,6 @@ def main(argv=None) -> int:
     for case in SANITY_CASES:
         print(f"\nSanity case '{case}', {size}x{size}, centred {size // 2}x{size // 2} hole:\n")
         print(format_rows([r for r in srows if r["case"] == case], SANITY_COLUMNS))
-    return 0
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ run's training curves ``<name>.log.csv`` and ``<name>.eval.csv`` (see
 the training configuration and how long training took. Every load recomputes the SHA-256 and
 refuses a file that does not match, naming it.
 
-The four models are the full GAN and the poster's three ablations, all trained with the same
-data, seeds and schedule (:data:`SHIPPED`):
+The four models of the comparison are the full GAN and the poster's three ablations at 64x64,
+all trained with the same data, seeds and schedule on the CPU (:data:`SHIPPED`):
 
 =============== =============================================================================
 ``full``        partial convolutions, global + local discriminators, three phases (default)
@@ -19,6 +19,9 @@ data, seeds and schedule (:data:`SHIPPED`):
 ``global_only`` only the global discriminator
 =============== =============================================================================
 
+A fifth, ``full_128``, is the full model at 128x128 (the ``gpu`` preset), trained on a CUDA
+GPU; :func:`default_model_name` picks it for images whose shorter side is at least 128.
+
 Reproduce every file from scratch (``runs/shipped/<name>/`` hold the training runs; a killed
 run resumes)::
 
@@ -26,8 +29,12 @@ run resumes)::
 
 or, on two cores, two models at a time with one thread each (as the shipped files were made)::
 
-    OMP_NUM_THREADS=1 python -m pconv_torch.shipped --only full global_only &
-    OMP_NUM_THREADS=1 python -m pconv_torch.shipped --only mse_only plain_conv
+    OMP_NUM_THREADS=1 python -m pconv_torch.shipped --only full mse_only &
+    OMP_NUM_THREADS=1 python -m pconv_torch.shipped --only global_only plain_conv
+
+and the 128x128 model, on a GPU::
+
+    python -m pconv_torch.shipped --only full_128 --device cuda
 """
 
 from __future__ import annotations
@@ -44,28 +51,33 @@ import torch
 from .config import ABLATIONS, ablation_config
 from .fileio import atomic_write
 
-__all__ = ["pretrained", "default_model_name", "model_scale", "manifest", "SHIPPED", "LABELS",
-           "shipped_config", "export", "training_curves", "WEIGHTS_DIR"]
+__all__ = ["pretrained", "default_model_name", "model_scale", "manifest", "SHIPPED", "SOURCES",
+           "LABELS", "shipped_config", "export", "training_curves", "WEIGHTS_DIR"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 MANIFEST = "manifest.json"
 DEFAULT_MODEL = "full"
-SHIPPED_PRESET = "cpu"
+LARGE_MODEL, LARGE_SIDE = "full_128", 128  # the default for images at least this large
 
-# The shipped models: one per ablation of :data:`pconv_torch.config.ABLATIONS`, at the
-# ``cpu`` preset.
+# The models of the comparison: one per ablation of :data:`pconv_torch.config.ABLATIONS`, at
+# the ``cpu`` preset.
 SHIPPED: tuple[str, ...] = tuple(ABLATIONS)
+
+# Every shipped model: name -> (ablation, preset) that trains it.
+SOURCES: dict[str, tuple[str, str]] = {**{name: (name, "cpu") for name in SHIPPED},
+                                       LARGE_MODEL: ("full", "gpu")}
 
 # name -> the label the book's tables and figures give the model
 LABELS: dict[str, str] = {"full": "PConv GAN (full)", "mse_only": "MSE only",
-                          "plain_conv": "plain conv GAN", "global_only": "global D only"}
+                          "plain_conv": "plain conv GAN", "global_only": "global D only",
+                          "full_128": "PConv GAN (full, 128x128)"}
 
 
 def shipped_config(name: str):
     """The :class:`~pconv_torch.config.TrainConfig` that trains shipped model ``name``."""
-    if name not in SHIPPED:
-        raise ValueError(f"unknown shipped model {name!r}; choose one of {sorted(SHIPPED)}")
-    return ablation_config(name, SHIPPED_PRESET)
+    if name not in SOURCES:
+        raise ValueError(f"unknown shipped model {name!r}; choose one of {sorted(SOURCES)}")
+    return ablation_config(*SOURCES[name])
 
 
 def _sha256(path: Path) -> str:
@@ -96,12 +108,16 @@ def training_curves(name: str, weights_dir=None) -> tuple[Path, Path]:
     return d / f"{name}.log.csv", d / f"{name}.eval.csv"
 
 
-def default_model_name() -> str:
-    """The model :func:`pconv_torch.inpaint` and ``pconv inpaint`` use when none is given."""
+def default_model_name(side: int | None = None) -> str:
+    """The model :func:`pconv_torch.inpaint` and ``pconv inpaint`` use when none is given, for
+    an image whose shorter side is ``side`` pixels: ``full_128`` from 128 up (when shipped),
+    else ``full`` (64x64)."""
     names = manifest()["models"]
     if DEFAULT_MODEL not in names:
         raise ValueError(f"no shipped weights in {WEIGHTS_DIR} (expected '{DEFAULT_MODEL}'); "
                          "reproduce them with: python -m pconv_torch.shipped --out runs/shipped")
+    if side is not None and side >= LARGE_SIDE and LARGE_MODEL in names:
+        return LARGE_MODEL
     return DEFAULT_MODEL
 
 
@@ -183,7 +199,8 @@ def export(run_dir, name: str, weights_dir=None, **extra) -> dict:
         "file": path.name, "sha256": _sha256(path), "image_size": cfg.image_size,
         "generator": {"width": cfg.width, "depth": cfg.depth, "norm": cfg.norm, "conv": cfg.conv,
                       "residual": cfg.residual},
-        "description": ABLATIONS.get(name, ("", {}))[0], "steps": int(state["step"]),
+        "description": ABLATIONS[SOURCES[name][0]][0] if name in SOURCES else "",
+        "steps": int(state["step"]),
         "train_config": cfg.to_dict(), **extra,
     }
     with _locked(out / ".manifest.lock"):  # two trainings may export at the same time
@@ -213,24 +230,29 @@ def _locked(path: Path):
 
 
 def main(argv=None) -> int:
-    """Train every shipped model (resuming finished or killed runs) and export it."""
+    """Train the shipped models (resuming finished or killed runs) and export them."""
     from .training import train
 
     p = argparse.ArgumentParser(prog="python -m pconv_torch.shipped", description=main.__doc__)
     p.add_argument("--out", default="runs/shipped", help="directory of the training runs")
-    p.add_argument("--only", nargs="*", choices=sorted(SHIPPED), help="train only these models")
+    p.add_argument("--only", nargs="*", choices=sorted(SOURCES),
+                   help=f"train only these models (default: the four of the comparison, "
+                        f"{', '.join(SHIPPED)}; {LARGE_MODEL} needs --device cuda)")
+    p.add_argument("--device", default="cpu", help="torch device to train on (default cpu)")
     p.add_argument("--weights-dir", default=None, help=f"where to export (default {WEIGHTS_DIR})")
     args = p.parse_args(argv)
     for name in args.only or list(SHIPPED):
         run_dir = Path(args.out) / name
         t0 = time.perf_counter()
-        result = train(shipped_config(name), out_dir=run_dir, device="cpu")
+        result = train(shipped_config(name), out_dir=run_dir, device=args.device)
         if result["status"] != "finished":
             print(f"{name}: {result['status']} at step {result['step']}; rerun to resume")
             return 1
+        where = ({"device": torch.cuda.get_device_name(args.device)}
+                 if str(args.device).startswith("cuda") else
+                 {"torch_threads": torch.get_num_threads()})
         entry = export(run_dir, name, args.weights_dir,
-                       train_seconds=round(float(_run_seconds(run_dir)), 1),
-                       torch_threads=torch.get_num_threads())
+                       train_seconds=round(float(_run_seconds(run_dir)), 1), **where)
         print(f"{name}: {entry['file']} sha256 {entry['sha256'][:16]}... "
               f"({time.perf_counter() - t0:.0f} s in this call)")
     return 0

@@ -156,8 +156,8 @@ def test_shipped_configs_keep_the_poster_and_match_training_lengths():
 
 
 def test_the_shipped_models_load_verified_and_inpaint_by_default():
-    assert pconv_torch.pretrained() == sorted(shipped.SHIPPED)
-    for name in shipped.SHIPPED:
+    assert pconv_torch.pretrained() == sorted(shipped.SOURCES)
+    for name in shipped.SOURCES:
         g = pconv_torch.pretrained(name)
         cfg = shipped.shipped_config(name)
         assert not g.training and g.image_size == cfg.image_size == shipped.model_scale(name)
@@ -168,6 +168,22 @@ def test_the_shipped_models_load_verified_and_inpaint_by_default():
     mask[30:50, 40:60] = True
     out = pconv_torch.inpaint(img, mask)            # the default shipped model
     assert out.shape == img.shape and np.array_equal(out[~mask], img[~mask])
+
+
+def test_the_128_model_is_the_default_from_128_pixels_up():
+    assert shipped.model_scale("full_128") == 128 and shipped.model_scale("full") == 64
+    assert [shipped.default_model_name(side) for side in (None, 64, 127, 128, 4000)] == [
+        "full", "full", "full", "full_128", "full_128"]
+    cfg, full = shipped.shipped_config("full_128"), shipped.shipped_config("full")
+    # the full model's recipe and data at twice the side (only the schedule differs)
+    assert (cfg.width, cfg.residual, cfg.procedural, cfg.uniform_leaves, cfg.lr_g, cfg.ema) == (
+        full.width, full.residual, full.procedural, full.uniform_leaves, full.lr_g, full.ema)
+    img = np.random.default_rng(1).integers(0, 256, (130, 150, 3), dtype=np.uint8)
+    mask = np.zeros((130, 150), bool)
+    mask[40:70, 50:90] = True
+    by_default = pconv_torch.inpaint(img, mask)
+    assert np.array_equal(by_default, pconv_torch.inpaint(img, mask, model="full_128"))
+    assert not np.array_equal(by_default, pconv_torch.inpaint(img, mask, model="full"))
 
 
 def test_shipped_files_stay_small():

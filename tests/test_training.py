@@ -55,14 +55,14 @@ def read_log(path):
 
 # -- configuration ---------------------------------------------------------------------
 def test_presets_and_config_errors():
-    assert set(PRESETS) == {"ci", "book", "cpu", "paper"}
+    assert set(PRESETS) == {"ci", "book", "cpu", "gpu", "paper"}
     paper = PRESETS["paper"]
     assert (paper.image_size, paper.width, paper.iterations) == (128, 1.0, (25000, 6000, 94000))
     assert load_config("ci", lr_g="1/2000", betas="0.5, 0.9", local="false").lr_g == 1 / 2000
     assert load_config("ci", betas="0.5,0.9").betas == (0.5, 0.9)
     assert load_config("ci", norm="none").norm is None
-    with pytest.raises(ValueError, match="unknown preset 'gpu'"):
-        load_config("gpu")
+    with pytest.raises(ValueError, match="unknown preset 'tpu'"):
+        load_config("tpu")
     with pytest.raises(ValueError, match="did you mean lr_g"):
         load_config("ci", lr_gg=1e-3)
     for bad in (dict(image_size=48), dict(conv="fancy"), dict(lr_d=-1.0), dict(masks="blob"),
