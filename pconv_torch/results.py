@@ -43,7 +43,8 @@ from .inference import fill_holes, poisson_blend
 from .procedural import SANITY_CASES, sanity_images
 from .tables import render_table
 
-__all__ = ["methods_for", "composites", "heldout_table", "sanity_table", "format_rows",
+__all__ = ["methods_for", "composites", "heldout_table", "sanity_table", "native_table",
+           "format_rows", "format_native",
            "HELDOUT_COLUMNS", "SANITY_COLUMNS"]
 
 FAMILIES = ("center", "rect")
@@ -124,6 +125,50 @@ def heldout_table(methods: dict, size: int = 64, families=FAMILIES) -> list[dict
     return rows
 
 
+def native_table(names=("full", "full_128"), classical=("OpenCV Telea", "scikit-image biharmonic"),
+                 sides=(24, 48, 96, 160), per_side: int = 4, seed: int = 0) -> list[dict]:
+    """Shipped models and classical methods through :func:`pconv_torch.inpaint` on the six
+    held-out photographs at their own size (300-427 pixels high): ``per_side`` square holes of
+    each side in ``sides`` per photograph, at random positions (``seed``). One row per (side,
+    method) and one per method over all holes (``side`` None): mean hole PSNR (dB), ``n`` holes."""
+    from .data import embedded_photographs, load_image
+    from .inference import inpaint
+
+    rng = np.random.default_rng(seed)
+    scores: dict = {}
+    for _, path in embedded_photographs("test")[0]:
+        image = load_image(path, size=None)  # (3, H, W) in [0, 1], from 8-bit values
+        h, w = image.shape[1:]
+        pixels = (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        for side in sides:
+            for _ in range(per_side):
+                top, left = int(rng.integers(0, h - side)), int(rng.integers(0, w - side))
+                hole = np.zeros((h, w), bool)
+                hole[top:top + side, left:left + side] = True
+                valid = torch.from_numpy(~hole).float()[None, None]
+                for name in (*names, *classical):
+                    kw = {"model": name} if name in names else {"method": name}
+                    out = torch.from_numpy(inpaint(pixels, hole, **kw)).permute(2, 0, 1)
+                    db = _ev.psnr(out[None].float() / 255, image[None], valid)[0]
+                    scores.setdefault((side, name), []).append(float(db))
+    rows = [{"side": side, "method": name, "psnr_hole": float(np.mean(v)), "n": len(v)}
+            for (side, name), v in scores.items()]
+    for name in (*names, *classical):
+        v = [x for (_, n), xs in scores.items() if n == name for x in xs]
+        rows.append({"side": None, "method": name, "psnr_hole": float(np.mean(v)), "n": len(v)})
+    return rows
+
+
+def format_native(rows: list[dict]) -> str:
+    """:func:`native_table`'s rows as a Markdown table: one row per method, one column per side."""
+    sides = sorted({r["side"] for r in rows if r["side"] is not None})
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    at = {(r["side"], r["method"]): r["psnr_hole"] for r in rows}
+    body = [[m] + [f"{at[(s, m)]:.2f}" for s in sides] + [f"{at[(None, m)]:.2f}"] for m in methods]
+    head = ["method"] + [f"{s}x{s} holes" for s in sides] + ["all"]
+    return render_table(head, body, list(range(1, len(head))))
+
+
 def sanity_table(methods: dict, size: int = 64, n: int = 16) -> list[dict]:
     """One row per (case, method): hole PSNR and the largest hole error in 8-bit levels."""
     scenes = sanity_images(size, n)
@@ -182,6 +227,12 @@ def main(argv=None) -> int:
             methods[label] = _windowed(g, small)
             methods[f"{label} + blending"] = _windowed(g, small, blend=True)
         _print_tables(methods, size)
+    native = [n for n in ("full", "full_128") if n in names]
+    if native:
+        rows = native_table(native)
+        print(f"\nThe six held-out photographs at their own size, through pconv_torch.inpaint: "
+              f"hole PSNR (dB), {rows[0]['n']} square holes of each side:\n")
+        print(format_native(rows))
     return 0
 
 
