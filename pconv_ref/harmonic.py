@@ -6,7 +6,9 @@ Every hole pixel becomes the mean of its four neighbours, the known pixels held 
 mask-weighted mean of its 2x2 block with ``w`` the fraction of known pixels under it, until a
 side is odd or 1; the coarsest level's empty pixels get the mean of the known ones; *pull*
 goes back up: bilinear upsampling, then ``iters`` Jacobi sweeps
-``fill = w * known + (1 - w) * mean_of_4_neighbours(fill)`` (image border replicated).
+``fill = w * known + (1 - w) * mean_of_4_neighbours(fill)`` (image border replicated). Sides
+are first padded (border replicated, image and mask) to multiples of ``2**(b - 3)``, ``b`` the
+bit length of the shorter side, so that the pyramid halves down to a few pixels.
 
 Shapes: image (N, C, H, W), mask (N, 1, H, W), 1 = known, 0 = hole.
 """
@@ -45,6 +47,10 @@ def harmonic_fill(image, mask, iters=ITERATIONS):
     """The harmonic fill (module docstring): (N, C, H, W) float, the known pixels unchanged."""
     x = np.asarray(image, dtype=np.float64)
     m = np.asarray(mask, dtype=np.float64)
+    height, width = x.shape[-2:]
+    step = 2 ** max(0, min(height, width).bit_length() - 3)  # so that the pyramid halves far
+    pad = ((0, 0), (0, 0), (0, -height % step), (0, -width % step))
+    x, m = np.pad(x, pad, mode="edge"), np.pad(m, pad, mode="edge")
     levels = []
     v, w = x * m, m
     while min(v.shape[-2:]) > 1 and v.shape[-2] % 2 == 0 and v.shape[-1] % 2 == 0:
@@ -57,4 +63,4 @@ def harmonic_fill(image, mask, iters=ITERATIONS):
         known = v / np.maximum(w, 1e-12)
         for _ in range(iters):
             fill = w * known + (1 - w) * _neighbour_mean(fill)
-    return fill
+    return fill[..., :height, :width]

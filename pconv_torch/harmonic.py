@@ -17,6 +17,10 @@ middle of a hole ``side`` pixels wide. A pyramid shortens that to a fixed number
    ``fill = w * known + (1 - w) * mean_of_4_neighbours(fill)`` (the image border replicated).
    At the finest level ``w`` is the mask itself, so the known pixels are exactly the input's.
 
+Sides that do not halve that far (427 pixels, say) are first padded at the bottom and right by
+replicating the border, image and mask alike (:func:`pyramid_padding`), and the fill is cropped
+back.
+
 Shapes: image (N, C, H, W), mask (N, 1, H, W) with 1 = known, 0 = hole; values under the hole
 are ignored. Every image needs at least one known pixel.
 """
@@ -26,7 +30,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["harmonic_fill", "ITERATIONS"]
+__all__ = ["harmonic_fill", "pyramid_padding", "ITERATIONS"]
 
 ITERATIONS = 32  # Jacobi sweeps per pyramid level
 
@@ -45,7 +49,21 @@ def harmonic_fill(image: torch.Tensor, mask: torch.Tensor, iters: int = ITERATIO
     """
     dtype = torch.float64 if image.dtype == torch.float64 else torch.float32
     with torch.autocast(image.device.type, enabled=False):  # float32 even under bf16 autocast
-        return _pull(*_push(image.detach().to(dtype), mask.detach().to(dtype)), iters)
+        x, m = image.detach().to(dtype), mask.detach().to(dtype)
+        h, w = x.shape[-2:]
+        ph, pw = pyramid_padding(h, w)
+        if ph or pw:  # the border replicated, mask too: a known edge stays known
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+            m = F.pad(m, (0, pw, 0, ph), mode="replicate")
+        return _pull(*_push(x, m), iters)[..., :h, :w]
+
+
+def pyramid_padding(h: int, w: int) -> tuple[int, int]:
+    """Rows and columns to add (bottom, right) so that both sides are multiples of
+    ``2**(b - 3)``, ``b`` the bit length of the shorter side: the pyramid then halves down to a
+    few pixels (on odd sides it could not halve at all)."""
+    step = 2 ** max(0, min(h, w).bit_length() - 3)
+    return -h % step, -w % step
 
 
 def _push(x, m):
