@@ -43,9 +43,8 @@ from .inference import fill_holes, poisson_blend
 from .procedural import SANITY_CASES, sanity_images
 from .tables import render_table
 
-__all__ = ["methods_for", "composites", "heldout_table", "sanity_table", "native_table",
-           "format_rows", "format_native",
-           "HELDOUT_COLUMNS", "SANITY_COLUMNS"]
+__all__ = ["methods_for", "windowed_method", "composites", "heldout_table", "sanity_table",
+           "native_table", "format_rows", "format_native", "HELDOUT_COLUMNS", "SANITY_COLUMNS"]
 
 FAMILIES = ("center", "rect")
 
@@ -68,7 +67,7 @@ def _model(generator, blend=False):
     return run
 
 
-def _windowed(generator, scale: int, blend: bool = False):
+def windowed_method(generator, scale: int, blend: bool = False):
     """A batch method running ``generator`` as :func:`pconv_torch.inpaint` runs it on an image
     larger than its training ``scale``: through context windows resized to that scale
     (:func:`pconv_torch.inference.fill_holes`)."""
@@ -224,8 +223,8 @@ def main(argv=None) -> int:
         if size > small and DEFAULT_MODEL in by_scale[small]:
             g = pretrained(DEFAULT_MODEL)
             label = f"{DEFAULT_MODEL} ({small}x{small}, windowed)"
-            methods[label] = _windowed(g, small)
-            methods[f"{label} + blending"] = _windowed(g, small, blend=True)
+            methods[label] = windowed_method(g, small)
+            methods[f"{label} + blending"] = windowed_method(g, small, blend=True)
         _print_tables(methods, size)
     native = [n for n in ("full", "full_128") if n in names]
     if native:

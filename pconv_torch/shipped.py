@@ -52,7 +52,8 @@ from .config import ABLATIONS, ablation_config
 from .fileio import atomic_write
 
 __all__ = ["pretrained", "default_model_name", "model_scale", "manifest", "SHIPPED", "SOURCES",
-           "LABELS", "shipped_config", "export", "training_curves", "WEIGHTS_DIR"]
+           "LABELS", "shipped_config", "reproduce_command", "export", "training_curves",
+           "WEIGHTS_DIR"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 MANIFEST = "manifest.json"
@@ -169,6 +170,12 @@ def pretrained(name: str | None = None, weights_dir=None):
     return g.eval()
 
 
+def reproduce_command(name: str) -> str:
+    """The command that trains shipped model ``name`` from scratch and exports it."""
+    gpu = name in SOURCES and SOURCES[name][1] == "gpu"
+    return f"python -m pconv_torch.shipped --only {name}" + (" --device cuda" if gpu else "")
+
+
 def export(run_dir, name: str, weights_dir=None, **extra) -> dict:
     """Write the generator of the training run ``run_dir`` as ``<name>.safetensors`` and
     record it in the manifest (atomically). Returns the manifest entry."""
@@ -200,7 +207,7 @@ def export(run_dir, name: str, weights_dir=None, **extra) -> dict:
         "generator": {"width": cfg.width, "depth": cfg.depth, "norm": cfg.norm, "conv": cfg.conv,
                       "residual": cfg.residual},
         "description": ABLATIONS[SOURCES[name][0]][0] if name in SOURCES else "",
-        "steps": int(state["step"]),
+        "reproduce": reproduce_command(name), "steps": int(state["step"]),
         "train_config": cfg.to_dict(), **extra,
     }
     with _locked(out / ".manifest.lock"):  # two trainings may export at the same time

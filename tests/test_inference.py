@@ -10,6 +10,7 @@ from PIL import Image
 
 import pconv_torch
 from pconv_torch import inference, shipped, training
+from pconv_torch.config import TrainConfig
 
 
 def test_context_windows_cover_every_hole_pixel_at_least_the_models_scale():
@@ -162,6 +163,9 @@ def test_the_shipped_models_load_verified_and_inpaint_by_default():
         cfg = shipped.shipped_config(name)
         assert not g.training and g.image_size == cfg.image_size == shipped.model_scale(name)
         assert (g.conv, g.width, g.residual) == (cfg.conv, cfg.width, cfg.residual)
+        entry = shipped.manifest()["models"][name]  # the configuration the file was trained with
+        assert TrainConfig.from_dict(entry["train_config"]) == cfg
+        assert entry["reproduce"] == shipped.reproduce_command(name)
         assert all(torch.isfinite(p).all() for p in g.state_dict().values())
     img = np.random.default_rng(0).integers(0, 256, (80, 100, 3), dtype=np.uint8)
     mask = np.zeros((80, 100), bool)
