@@ -219,7 +219,7 @@ def main(argv=None) -> int:
         fill = next(iter(models.values())).fill.numpy() if models else None
         blended = tuple(n for n in models if n in ("mse_only", "full", "full_128"))
         methods = methods_for(models, fill, blended=blended)
-        small = min(by_scale)
+        small = min(by_scale, default=size)
         if size > small and DEFAULT_MODEL in by_scale[small]:
             g = pretrained(DEFAULT_MODEL)
             label = f"{DEFAULT_MODEL} ({small}x{small}, windowed)"
