@@ -110,6 +110,21 @@ def test_altered_or_missing_weights_are_refused_by_name(finished_run, tmp_path):
         shipped.pretrained("nope", weights_dir=tmp_path)
 
 
+def test_the_reproduce_command_trains_exports_and_reruns_to_the_same_file(tmp_path, monkeypatch):
+    # a stand-in shipped model at the ci preset, trained by the module's own command line
+    monkeypatch.setitem(shipped.SOURCES, "tiny_full", ("full", "ci"))
+    argv = ["--only", "tiny_full", "--out", str(tmp_path / "runs"), "--weights-dir",
+            str(tmp_path / "w")]
+    assert shipped.main(argv) == 0
+    entry = shipped.manifest(tmp_path / "w")["models"]["tiny_full"]
+    assert entry["reproduce"] == "python -m pconv_torch.shipped --only tiny_full"
+    assert entry["train_seconds"] > 0 and entry["torch_threads"] >= 1
+    assert TrainConfig.from_dict(entry["train_config"]) == shipped.shipped_config("tiny_full")
+    assert shipped.main(argv) == 0  # the finished run is resumed, not retrained
+    assert shipped.manifest(tmp_path / "w")["models"]["tiny_full"]["sha256"] == entry["sha256"]
+    assert shipped.pretrained("tiny_full", weights_dir=tmp_path / "w").image_size == 32
+
+
 def test_an_unfinished_run_is_not_exported(tmp_path):
     cfg = training.load_config("ci", phase1_iters=3, phase2_iters=1, phase3_iters=1,
                                eval_every=0)
