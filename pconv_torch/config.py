@@ -246,6 +246,13 @@ def _hints() -> dict:
     return {f.name: hints[f.name] for f in dataclasses.fields(TrainConfig)}
 
 
+_CPU = TrainConfig(
+    image_size=64, width=0.5, d_width=0.5, batch_size=16,
+    phase1_iters=6000, phase2_iters=500, phase3_iters=1500,
+    lr_g=5e-4, lr_d=2e-4, betas=(0.9, 0.999), lr_decay=0.3, ema=0.998, residual=True,
+    procedural=0.5, uniform_leaves=0.5, jitter=0.1, cpu_amp=True, eval_every=500,
+    log_every=25, sample_every=500, checkpoint_every=500)
+
 PRESETS: dict[str, TrainConfig] = {
     # For tests and notebooks in CI: 32x32, 1/8 width, a handful of iterations.
     "ci": TrainConfig(
@@ -255,12 +262,7 @@ PRESETS: dict[str, TrainConfig] = {
         tensorboard=False),
     # The shipped models (pconv_torch.shipped), with bf16 autocast on the CPU; see the
     # justification in load_config's docstring.
-    "cpu": TrainConfig(
-        image_size=64, width=0.5, d_width=0.5, batch_size=16,
-        phase1_iters=6000, phase2_iters=500, phase3_iters=1500,
-        lr_g=5e-4, lr_d=2e-4, betas=(0.9, 0.999), lr_decay=0.3, ema=0.998, residual=True,
-        procedural=0.5, uniform_leaves=0.5, jitter=0.1, cpu_amp=True, eval_every=500,
-        log_every=25, sample_every=500, checkpoint_every=500),
+    "cpu": _CPU,
     # What the book's notebooks train live (notebooks 5-8: PCONV_PRESET, default "book"): the
     # poster's generator on the cpu data, at a quarter width and a fifth of the steps. Enough to
     # show the phases; the book's results come from the shipped cpu models.
@@ -272,12 +274,11 @@ PRESETS: dict[str, TrainConfig] = {
         log_every=10, sample_every=100, checkpoint_every=200, tensorboard=False),
     # The 128x128 shipped model (pconv_torch.shipped, "full_128"), for a CUDA GPU: the cpu
     # recipe at twice the side, batch 32, data prepared by 6 worker processes.
-    "gpu": TrainConfig(
-        image_size=128, width=0.5, d_width=0.5, batch_size=32,
-        phase1_iters=3000, phase2_iters=250, phase3_iters=750,
-        lr_g=5e-4, lr_d=2e-4, betas=(0.9, 0.999), lr_decay=0.3, ema=0.998, residual=True,
-        procedural=0.5, uniform_leaves=0.5, jitter=0.1, num_workers=6, eval_every=1000,
-        log_every=50, sample_every=1000, checkpoint_every=1000, tensorboard=False),
+    # (cpu_amp off: on CUDA ``amp`` applies)
+    "gpu": dataclasses.replace(
+        _CPU, image_size=128, batch_size=32, phase1_iters=3000, phase2_iters=250,
+        phase3_iters=750, cpu_amp=False, num_workers=6, eval_every=1000, log_every=50,
+        sample_every=1000, checkpoint_every=1000, tensorboard=False),
     # The poster's schedule at 128x128 and full width, for a GPU.
     "paper": TrainConfig(),
 }

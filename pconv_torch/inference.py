@@ -1,8 +1,9 @@
 """Inpainting a photograph of any size with a trained generator, in bounded memory.
 
 A generator is trained at one scale (the shipped models: 64x64 crops with holes of up to half
-the side, and ``full_128`` at 128x128, the default for images of 128 pixels and more). A phone photograph is 4000x3000 with a hole somewhere in it. :func:`inpaint` does
-not run the network on the whole photograph. For each hole (a connected region of the mask,
+the side, and ``full_128`` at 128x128, the default for images of 128 pixels and more). A phone
+photograph is 4000x3000 with a hole somewhere in it. :func:`inpaint` does not run the network
+on the whole photograph. For each hole (a connected region of the mask,
 regions closer than a few pixels merged) it:
 
 1. takes a square *context window* centred on the hole's bounding box, twice the box's larger
