@@ -288,8 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train G and D in the poster's three phases")
     p.add_argument("--preset", default="ci", help="ci (a smoke test), book (the notebooks' "
-                   "live runs), cpu (the shipped models' recipe) or paper (the poster's schedule, "
-                   "for a GPU); default: ci")
+                   "live runs), cpu (the shipped 64x64 models' recipe), gpu (the shipped 128x128 "
+                   "model's, for a GPU) or paper (the poster's schedule, for a GPU); default: ci")
     p.add_argument("--data", help="'embedded' (default), 'places365:ROOT' or a folder of images")
     p.add_argument("--out", default="runs/pconv", help="run directory (checkpoint, log, samples)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",

@@ -72,7 +72,8 @@ class TrainConfig:
     ``epoch_length`` = items per epoch of the embedded source; ``procedural`` = share of
     the embedded source's items that are dead-leaves images (:mod:`pconv_torch.procedural`);
     ``uniform_leaves`` = share of those whose disc colours are uniform in the RGB cube
-    instead of a training photograph's palette;
+    instead of a training photograph's palette; ``smooth_fields`` = share of them replaced by
+    smooth colour fields (:func:`pconv_torch.procedural.smooth_field`);
     ``jitter`` = colour-jitter strength of its photograph crops
     (:func:`pconv_torch.data.color_jitter`); ``seed``; ``num_workers``.
 
@@ -121,6 +122,7 @@ class TrainConfig:
     epoch_length: int = 1024
     procedural: float = 0.0
     uniform_leaves: float = 0.0
+    smooth_fields: float = 0.0
     jitter: float = 0.0
     seed: int = 0
     num_workers: int = 0
@@ -196,7 +198,7 @@ class TrainConfig:
             bad("betas", "must be two numbers in [0, 1)")
         if self.batch_size < 1 or self.epoch_length < 1:
             bad("batch_size" if self.batch_size < 1 else "epoch_length", "must be >= 1")
-        for name in ("procedural", "uniform_leaves", "jitter", "lr_decay"):
+        for name in ("procedural", "uniform_leaves", "smooth_fields", "jitter", "lr_decay"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 bad(name, "must be in [0, 1]")
         if not 0.0 <= self.ema < 1.0:

@@ -350,18 +350,20 @@ class EmbeddedPhotos(Dataset):
 
     def __init__(self, split: str = "train", size: int = 128, length: int = 1024, seed: int = 0,
                  scale=(0.35, 1.0), flip: bool = True, procedural: float = 0.0,
-                 jitter: float = 0.0, uniform_leaves: float = 0.0):
+                 jitter: float = 0.0, uniform_leaves: float = 0.0, smooth_fields: float = 0.0):
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         if not 0.0 <= procedural <= 1.0:
             raise ValueError(f"procedural must be a fraction in [0, 1], got {procedural!r}")
         if not 0.0 <= uniform_leaves <= 1.0:
             raise ValueError(f"uniform_leaves must be a fraction in [0, 1], got {uniform_leaves!r}")
+        if not 0.0 <= smooth_fields <= 1.0:
+            raise ValueError(f"smooth_fields must be a fraction in [0, 1], got {smooth_fields!r}")
         if not 0.0 <= jitter <= 1.0:
             raise ValueError(f"jitter must be in [0, 1], got {jitter!r}")
         self.split, self.size, self.seed, self.scale, self.flip = split, size, seed, scale, flip
         self.procedural, self.jitter = float(procedural), float(jitter)
-        self.uniform_leaves = float(uniform_leaves)
+        self.uniform_leaves, self.smooth_fields = float(uniform_leaves), float(smooth_fields)
         self.epoch = 0
         found, missing = embedded_photographs(split)
         if missing:
@@ -398,7 +400,10 @@ class EmbeddedPhotos(Dataset):
             palette = self._palettes()[int(rng.integers(len(self.paths)))]
             if self.uniform_leaves and rng.random() < self.uniform_leaves:
                 palette = None  # colours uniform in the RGB cube
-            img = _procedural.dead_leaves(self.size, rng, palette)
+            if self.smooth_fields and rng.random() < self.smooth_fields:
+                img = _procedural.smooth_field(self.size, rng, palette)
+            else:
+                img = _procedural.dead_leaves(self.size, rng, palette)
             return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
         img = _photo(self.paths[int(rng.integers(len(self.paths)))])
         x = _random_tensor(img, self.size, rng, self.scale, self.flip)

@@ -1,4 +1,5 @@
-"""Procedural training images: dead leaves, and the synthetic sanity cases of the evaluation.
+"""Procedural training images: dead leaves, smooth fields, and the evaluation's synthetic
+sanity cases.
 
 **Dead leaves** (Matheron's model, used by Lee, Mumford and Huang 2001 to explain the
 statistics of natural images; Baradad et al. 2021 and Achddou et al. 2021 train restoration
@@ -12,6 +13,10 @@ defocus blur and a little sensor noise. Colours are drawn from the pixels of a t
 photograph (:func:`photo_palette`), so that the colour statistics are those of the photographs,
 or uniformly from the RGB cube, so that no colour is foreign to the network
 (``TrainConfig.uniform_leaves`` mixes the two).
+
+**Smooth fields** (:func:`smooth_field`): a colour plus a few long plane waves, like a sky or
+an out-of-focus background; ``TrainConfig.smooth_fields`` puts them in place of a share of the
+dead-leaves images.
 
 The discs are drawn *front to back*: a pixel takes the colour of the first disc that covers
 it, which is the same picture as painting back to front but stops as soon as every pixel is
@@ -29,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["dead_leaves", "photo_palette", "sanity_images", "SANITY_CASES"]
+__all__ = ["dead_leaves", "photo_palette", "smooth_field", "sanity_images", "SANITY_CASES"]
 
 
 def _radii(rng: np.random.Generator, n: int, r_min: float, r_max: float) -> np.ndarray:
@@ -108,6 +113,29 @@ def dead_leaves(size: int, rng: np.random.Generator, palette: np.ndarray | None 
     sigma = rng.uniform(0, 1.2)  # defocus
     if sigma > 0.3:
         img = ndimage.gaussian_filter(img, (sigma, sigma, 0), mode="reflect")
+    img = img + rng.normal(0, rng.uniform(0, 0.02), img.shape).astype(np.float32)  # sensor noise
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def smooth_field(size: int, rng: np.random.Generator, palette: np.ndarray | None = None, *,
+                 waves: int = 3) -> np.ndarray:
+    """A smooth colour field: a sky, a wall, an out-of-focus background.
+
+    A base colour (from ``palette``, default uniform in the RGB cube) plus ``waves`` plane
+    waves of random direction and phase, wavelengths 1-4 image sides, amplitude per channel
+    ~N(0, 0.1), plus the same sensor noise as :func:`dead_leaves`. Within a hole such a field
+    is close to the harmonic interpolation of its border: a network that corrects that
+    interpolation should correct almost nothing here.
+    Returns: (size, size, 3) float32 in [0, 1].
+    """
+    base = rng.random(3).astype(np.float32) if palette is None else palette[rng.integers(len(palette))]
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    img = np.broadcast_to(base, (size, size, 3)).astype(np.float32)
+    for _ in range(waves):
+        theta, phase = rng.uniform(0, 2 * np.pi, size=2)
+        wavelength = rng.uniform(1, 4)
+        t = np.cos(2 * np.pi * (np.cos(theta) * xx + np.sin(theta) * yy) / wavelength + phase)
+        img = img + t[..., None] * rng.normal(0, 0.1, size=3).astype(np.float32)
     img = img + rng.normal(0, rng.uniform(0, 0.02), img.shape).astype(np.float32)  # sensor noise
     return np.clip(img, 0, 1).astype(np.float32)
 

@@ -150,6 +150,7 @@ def make_training_data(config: TrainConfig, data=None):
             images = _data.EmbeddedPhotos("train", size=s, length=config.epoch_length,
                                           seed=config.seed, procedural=config.procedural,
                                           uniform_leaves=config.uniform_leaves,
+                                          smooth_fields=config.smooth_fields,
                                           jitter=config.jitter)
         elif src.startswith("places365:"):
             images = _places365.Places365(src.split(":", 1)[1], "train", size=s)

@@ -22,6 +22,10 @@ uniform_leaves      residual with half the dead-leaves images coloured uniformly
                     instead of from a photograph's palette (``uniform_leaves=0.5``, the
                     shipped recipe)
 all_uniform_leaves  residual with every dead-leaves image coloured uniformly
+smooth_fields       uniform_leaves with a quarter of the dead-leaves images replaced by smooth
+                    colour fields (:func:`pconv_torch.procedural.smooth_field`,
+                    ``smooth_fields=0.25``)
+smooth_fields_half  the same with half of them (``smooth_fields=0.5``)
 =================== =========================================================================
 
 Usage (each run takes about five minutes on one core; ``--jobs 2`` runs two at a time, each
@@ -64,6 +68,10 @@ RUNS = {
                            ema=0.998, residual=True, uniform_leaves=0.5),
     "all_uniform_leaves": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999),
                                ema=0.998, residual=True, uniform_leaves=1.0),
+    "smooth_fields": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999),
+                          ema=0.998, residual=True, uniform_leaves=0.5, smooth_fields=0.25),
+    "smooth_fields_half": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999),
+                               ema=0.998, residual=True, uniform_leaves=0.5, smooth_fields=0.5),
 }
 
 

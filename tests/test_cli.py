@@ -112,3 +112,12 @@ def test_bad_inputs_give_one_clear_line(run_dir, tmp_path, capsys):
     assert "no such directory" in _error(["train", "--data", str(tmp_path / "nowhere"), "--out",
                                           str(tmp_path / "r")], capsys)
     assert "checkpoint not found" in _error(["eval", str(tmp_path / "nothing")], capsys)
+
+
+def test_train_help_names_every_preset(capsys):
+    from pconv_torch.config import PRESETS
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(f"{name} (" in text for name in PRESETS), text

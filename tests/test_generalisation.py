@@ -105,6 +105,43 @@ def test_uniform_leaves_widen_the_colours_of_the_dead_leaves():
         D.EmbeddedPhotos("train", uniform_leaves=-0.1)
 
 
+def test_smooth_fields_are_smooth_enough_for_the_harmonic_fill():
+    """A smooth field is what the harmonic fill nearly solves (a dead-leaves image is not), in
+    range and a pure function of the generator's state."""
+    from pconv_torch.harmonic import harmonic_fill
+    from pconv_torch.masks import centered_square_mask
+
+    a = procedural.smooth_field(48, np.random.default_rng(3))
+    assert a.shape == (48, 48, 3) and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1
+    np.testing.assert_array_equal(a, procedural.smooth_field(48, np.random.default_rng(3)))
+    hole = centered_square_mask(48)[None]
+
+    def hole_error(make):
+        x = torch.from_numpy(np.stack([make(48, np.random.default_rng(k)) for k in range(8)]))
+        x = x.permute(0, 3, 1, 2).contiguous()
+        filled = harmonic_fill(x, hole.expand(8, -1, -1, -1))
+        return float(((filled - x) ** 2 * (1 - hole)).sum() / ((1 - hole).sum() * 24))
+
+    smooth, leaves = hole_error(procedural.smooth_field), hole_error(procedural.dead_leaves)
+    assert smooth < 0.002 and leaves > 5 * smooth
+
+
+def test_smooth_fields_replace_a_share_of_the_dead_leaves():
+    kw = dict(split="train", size=32, length=24, seed=2, procedural=1.0)
+    leaves, smooth = D.EmbeddedPhotos(**kw), D.EmbeddedPhotos(**kw, smooth_fields=1.0)
+    for i in (0, 5, 23):  # share 1: item i is the smooth field of its generator's state
+        rng = np.random.default_rng([2, 0, i])
+        rng.random()  # the procedural draw
+        palette = leaves._palettes()[int(rng.integers(len(leaves.paths)))]
+        rng.random()  # the smooth-field draw
+        expect = torch.from_numpy(procedural.smooth_field(32, rng, palette).transpose(2, 0, 1).copy())
+        assert torch.equal(smooth[i], expect) and not torch.equal(leaves[i], expect)
+    with pytest.raises(ValueError, match="smooth_fields"):
+        D.EmbeddedPhotos("train", smooth_fields=1.5)
+    with pytest.raises(ValueError, match="smooth_fields"):
+        _tiny(smooth_fields=-0.5)
+
+
 def test_colour_jitter_keeps_range_and_changes_colour():
     x = torch.rand(3, 16, 16)
     y = D.color_jitter(x, np.random.default_rng(0), 0.3)
