@@ -44,6 +44,12 @@ def _radii(rng: np.random.Generator, n: int, r_min: float, r_max: float) -> np.n
     return (a - u * (a - b)) ** -0.5
 
 
+def _with_sensor_noise(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``img`` plus Gaussian noise of a random strength (std up to 0.02), clipped to [0, 1]."""
+    img = img + rng.normal(0, rng.uniform(0, 0.02), img.shape).astype(np.float32)
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
 def photo_palette(images, n: int = 4096, seed: int = 0) -> np.ndarray:
     """``n`` colours sampled uniformly from the pixels of ``images`` (a list of (H, W, 3)
     uint8 arrays, each equally likely). Returns (n, 3) float32 in [0, 1]."""
@@ -113,8 +119,7 @@ def dead_leaves(size: int, rng: np.random.Generator, palette: np.ndarray | None 
     sigma = rng.uniform(0, 1.2)  # defocus
     if sigma > 0.3:
         img = ndimage.gaussian_filter(img, (sigma, sigma, 0), mode="reflect")
-    img = img + rng.normal(0, rng.uniform(0, 0.02), img.shape).astype(np.float32)  # sensor noise
-    return np.clip(img, 0, 1).astype(np.float32)
+    return _with_sensor_noise(img, rng)
 
 
 def smooth_field(size: int, rng: np.random.Generator, palette: np.ndarray | None = None, *,
@@ -136,8 +141,7 @@ def smooth_field(size: int, rng: np.random.Generator, palette: np.ndarray | None
         wavelength = rng.uniform(1, 4)
         t = np.cos(2 * np.pi * (np.cos(theta) * xx + np.sin(theta) * yy) / wavelength + phase)
         img = img + t[..., None] * rng.normal(0, 0.1, size=3).astype(np.float32)
-    img = img + rng.normal(0, rng.uniform(0, 0.02), img.shape).astype(np.float32)  # sensor noise
-    return np.clip(img, 0, 1).astype(np.float32)
+    return _with_sensor_noise(img, rng)
 
 
 SANITY_CASES = ("flat", "gradient", "edge")
