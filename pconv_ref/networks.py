@@ -116,7 +116,20 @@ def _conv_block_backward(dout, cache):
 
 
 # ---------------------------------------------------------------------------- generator
-def generator_forward(params, image, mask, depth=4, conv="partial", residual=False):
+def known_statistics(image, mask):
+    """Per-channel mean (N, 3, 1, 1) and contrast (N, 1, 1, 1) of the known pixels: the
+    root-mean-square deviation from the mean over all channels (``pconv_torch.networks``)."""
+    count = np.maximum(mask.sum(axis=(2, 3), keepdims=True), 1)
+    mean = (image * mask).sum(axis=(2, 3), keepdims=True) / count
+    var = ((image - mean) ** 2 * mask).sum(axis=(1, 2, 3), keepdims=True) / (3 * count)
+    return mean, np.sqrt(var)
+
+
+STANDARD_CONTRAST = 0.25  # the contrast a standardising generator gives its input
+
+
+def generator_forward(params, image, mask, depth=4, conv="partial", residual=False,
+                      standardise=False):
     """The generator of poster Table 1 (U-Net of partial convolutions), forward.
 
     Args:
@@ -133,6 +146,10 @@ def generator_forward(params, image, mask, depth=4, conv="partial", residual=Fal
             True: ``sigmoid(z + logit(h))``, h the harmonic fill of the hole
             (:func:`pconv_ref.harmonic.harmonic_fill`) clipped to [1/512, 511/512]; h is a
             constant of the image, so the backward pass is the same.
+        standardise: with ``residual`` only: the network sees ``(image - mean) *
+            STANDARD_CONTRAST / (contrast + 1e-3) + 0.5`` (:func:`known_statistics`, held
+            constant in the backward pass), and ``z`` is scaled by ``contrast /
+            STANDARD_CONTRAST`` before ``logit(h)`` is added.
 
     Returns:
         output: (N, 3, H, W), the raw G(I) in (0, 1) (not composited with the image).
@@ -153,8 +170,15 @@ def generator_forward(params, image, mask, depth=4, conv="partial", residual=Fal
     H, W = image.shape[2:]
     if H % 2**depth or W % 2**depth:
         raise ValueError(f"H, W = {H}, {W} must be divisible by 2**depth = {2**depth}")
+    if standardise and not residual:
+        raise ValueError("standardise=True needs residual=True")
     mask = mask.astype(image.dtype)
     fill = _param(params, "fill").astype(image.dtype)[None, :, None, None]
+    inputs, in_scale, out_scale = image, 1.0, 1.0
+    if standardise:
+        mean, contrast = known_statistics(image, mask)
+        in_scale, out_scale = STANDARD_CONTRAST / (contrast + 1e-3), contrast / STANDARD_CONTRAST
+        inputs = (image - mean) * in_scale + 0.5
 
     def block(i, x, m, stride, groups=None):
         w = _param(params, f"layers.{i}.conv.weight")
@@ -162,7 +186,7 @@ def generator_forward(params, image, mask, depth=4, conv="partial", residual=Fal
         return _conv_block_forward(conv, x, m, w, b, stride, w.shape[-1] // 2, groups)
 
     caches = []  # one entry per block, in block order
-    x0 = image * mask + (1 - mask) * fill
+    x0 = inputs * mask + (1 - mask) * fill
     feats, masks = [x0], [mask if conv == "partial" else None]
     h, m = x0, masks[0]
     for i in range(depth):  # encoder: conv k/2, ReLU
@@ -188,10 +212,10 @@ def generator_forward(params, image, mask, depth=4, conv="partial", residual=Fal
     h, m, c_conv = block(2 * depth + 1, h, m, 1)  # conv 1/1, Sigmoid
     if residual:  # a correction to the harmonic fill, in logit space
         base = np.clip(harmonic_fill(image, mask), 1 / 512, 511 / 512).astype(h.dtype)
-        h = h + np.log(base / (1 - base))
+        h = h * out_scale + np.log(base / (1 - base))
     out, c_act = sigmoid_forward(h)
     caches.append((c_conv, c_act))
-    return out, (depth, caches, mask)
+    return out, (depth, caches, mask, in_scale, out_scale)
 
 
 def generator_backward(d_output, cache):
@@ -203,9 +227,10 @@ def generator_backward(d_output, cache):
     Returns:
         grads: dict ``"layers.{i}.conv.weight"`` / ``".bias"`` -> dL/d parameter, the keys of
             the torch module's ``named_parameters()`` (``fill`` is a buffer: no gradient).
-        d_image: (N, 3, H, W), dL/d image ``= dL/dx0 * M`` (zero under holes).
+        d_image: (N, 3, H, W), dL/d image ``= dL/dx0 * M`` (zero under holes; times the
+            standardising scale with ``standardise``).
     """
-    depth, caches, mask = cache
+    depth, caches, mask, in_scale, out_scale = cache
     grads = {}
 
     def block_back(i, dout, c_conv):
@@ -216,7 +241,7 @@ def generator_backward(d_output, cache):
         return dx
 
     c_conv, c_act = caches[2 * depth + 1]
-    d = block_back(2 * depth + 1, sigmoid_backward(d_output, c_act), c_conv)
+    d = block_back(2 * depth + 1, sigmoid_backward(d_output, c_act) * out_scale, c_conv)
     c_conv, c_act = caches[2 * depth]
     d = block_back(2 * depth, leaky_relu_backward(d, c_act), c_conv)
     d_feats = [0.0] * (depth + 1)  # dL/d e_k from the skip connections (e_0 = x0)
@@ -229,7 +254,7 @@ def generator_backward(d_output, cache):
     for i in reversed(range(depth)):  # d is now dL/d e_{i+1}
         c_conv, c_act = caches[i]
         d = block_back(i, relu_backward(d, c_act), c_conv) + d_feats[i]
-    d_image = d * mask  # x0 = image*M + (1-M)*fill
+    d_image = d * mask * in_scale  # x0 = inputs*M + (1-M)*fill
     return dict(sorted(grads.items(), key=lambda kv: _block_order(kv[0]))), d_image
 
 

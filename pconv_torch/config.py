@@ -52,8 +52,11 @@ class TrainConfig:
 
     Model: ``image_size`` (multiple of 32 and of ``2**depth``), generator ``width`` (scales
     its filter counts), ``depth`` (4 = poster, 5 = one more level), ``norm`` (None or
-    ``"batch"``), ``conv`` (``"partial"`` or ``"plain"``, the ablation); discriminator
-    ``local`` (global + local, or global only) and ``d_width``.
+    ``"batch"``), ``conv`` (``"partial"`` or ``"plain"``, the ablation), ``residual`` (a
+    correction to the harmonic fill instead of the poster's sigmoid output) and
+    ``standardise`` (with ``residual``: standardised input, correction scaled by the known
+    pixels' contrast; see :class:`~pconv_torch.networks.Generator`); discriminator ``local``
+    (global + local, or global only) and ``d_width``.
 
     Optimisation: ``batch_size`` per process; ``phase1_iters`` / ``phase2_iters`` /
     ``phase3_iters``; Adam ``lr_g``, ``lr_d``, ``betas``; ``lr_decay``: the fraction of all
@@ -104,6 +107,7 @@ class TrainConfig:
     norm: NormKind | None = None
     conv: ConvKind = "partial"
     residual: bool = False
+    standardise: bool = False
     local: bool = True
     d_width: float = 1.0
     batch_size: int = 16
@@ -217,6 +221,9 @@ class TrainConfig:
                 f"{self.batch_size * self.image_size ** 2} pixels per batch must be <= 2**24 = "
                 f"{_MAX_BATCH_PIXELS} (a bound on memory use; at image_size "
                 f"{self.image_size}: batch_size <= {_MAX_BATCH_PIXELS // self.image_size ** 2})")
+        if self.standardise and not self.residual:
+            bad("standardise", "needs residual=True (it scales the correction to the harmonic "
+                "fill)")
         if not isinstance(self.data, str) or not self.data:
             bad("data", "must be 'embedded', 'places365:ROOT' or an image folder path")
         return self
@@ -252,7 +259,7 @@ _CPU = TrainConfig(
     image_size=64, width=0.5, d_width=0.5, batch_size=16,
     phase1_iters=6000, phase2_iters=500, phase3_iters=1500,
     lr_g=5e-4, lr_d=2e-4, betas=(0.9, 0.999), lr_decay=0.3, ema=0.998, residual=True,
-    procedural=0.5, uniform_leaves=0.5, jitter=0.1, cpu_amp=True, eval_every=500,
+    standardise=True, procedural=0.5, uniform_leaves=0.5, jitter=0.1, cpu_amp=True, eval_every=500,
     log_every=25, sample_every=500, checkpoint_every=500)
 
 PRESETS: dict[str, TrainConfig] = {
@@ -276,9 +283,9 @@ PRESETS: dict[str, TrainConfig] = {
         log_every=10, sample_every=100, checkpoint_every=200, tensorboard=False),
     # The 128x128 shipped model (pconv_torch.shipped, "full_128"), for a CUDA GPU: the cpu
     # recipe at twice the side, batch 32, data prepared by 6 worker processes.
-    # (cpu_amp off: on CUDA ``amp`` applies)
+    # (cpu_amp off: on CUDA ``amp`` applies; trained before standardise was measured)
     "gpu": dataclasses.replace(
-        _CPU, image_size=128, batch_size=32, phase1_iters=3000, phase2_iters=250,
+        _CPU, standardise=False, image_size=128, batch_size=32, phase1_iters=3000, phase2_iters=250,
         phase3_iters=750, cpu_amp=False, num_workers=6, eval_every=1000, log_every=50,
         sample_every=1000, checkpoint_every=1000, tensorboard=False),
     # The poster's schedule at 128x128 and full width, for a GPU.
@@ -348,7 +355,9 @@ def load_config(preset: str = "ci", **overrides) -> TrainConfig:
         2e-4 (D), betas (0.9, 0.999), both falling linearly to a tenth over the last 30 % of
         the steps (``lr_decay=0.3``); a moving average of G's weights (``ema=0.998``) is the
         generator that is kept; the generator corrects the harmonic fill of the hole
-        (``residual=True``); the embedded photographs with half the items dead-leaves
+        (``residual=True``), seeing the image standardised by its known pixels' mean and
+        contrast and scaling its correction by that contrast (``standardise=True``); the
+        embedded photographs with half the items dead-leaves
         images (``procedural=0.5``; half of those in colours from the whole RGB cube,
         ``uniform_leaves=0.5``) and colour jitter 0.1 on the rest; bf16 autocast where the
         CPU has native bf16; held-out scores every 500 steps. 64x64 keeps the poster's
@@ -429,7 +438,7 @@ def build_models(config: TrainConfig, fill=(0.5, 0.5, 0.5)):
     from .networks import Discriminator, Generator
 
     g = Generator(width=config.width, depth=config.depth, norm=config.norm, conv=config.conv,
-                  residual=config.residual,
+                  residual=config.residual, standardise=config.standardise,
                   fill=tuple(float(v) for v in fill))
     d = Discriminator(local=config.local, image_size=config.image_size,
                       patch_size=config.patch_size, width=config.d_width)

@@ -46,7 +46,7 @@ from .harmonic import harmonic_fill
 from .masks import crop_boxes
 from .partial_conv import PartialConv2d, check_binary_mask, check_finite
 
-__all__ = ["Generator", "Discriminator", "GeneratorBlock", "DiscriminatorBranch", "ConvKind", "NormKind"]
+__all__ = ["Generator", "known_statistics", "STANDARD_CONTRAST", "Discriminator", "GeneratorBlock", "DiscriminatorBranch", "ConvKind", "NormKind"]
 
 ConvKind = Literal["partial", "plain"]  # the poster's partial convolutions, or the ablation
 NormKind = Literal["batch"]  # or None: the poster has no normalisation
@@ -100,6 +100,25 @@ class GeneratorBlock(nn.Module):
         return (self.act(out) if activation else out), mask
 
 
+STANDARD_CONTRAST = 0.25  # the contrast a standardising generator gives its input
+
+
+def known_statistics(image: torch.Tensor, mask: torch.Tensor):
+    """Mean and contrast of the known pixels, without gradient.
+
+    image (N, 3, H, W), mask (N, 1, H, W) with 1 = known and at least one known pixel.
+    Returns ``mean`` (N, 3, 1, 1), per channel, and ``contrast`` (N, 1, 1, 1): the
+    root-mean-square deviation from ``mean`` over the known pixels of all channels.
+    """
+    with torch.no_grad():
+        dtype = torch.promote_types(image.dtype, torch.float32)  # float64 stays float64
+        x, m = image.to(dtype), mask.to(dtype)
+        count = m.sum((2, 3), keepdim=True).clamp(min=1)
+        mean = (x * m).sum((2, 3), keepdim=True) / count
+        var = ((x - mean) ** 2 * m).sum((1, 2, 3), keepdim=True) / (3 * count)
+        return mean.to(image.dtype), var.sqrt().to(image.dtype)
+
+
 class Generator(nn.Module):
     """U-Net of partial convolutions (poster Table 1; see the module docstring for the layout).
 
@@ -122,6 +141,13 @@ class Generator(nn.Module):
             is ``sigmoid(z + logit(h))``, ``h`` clipped to [1/512, 511/512]; the layers and
             parameters are the same, and the last layer starts at zero (weights and bias), so
             an untrained generator returns ``h``.
+        standardise: with ``residual`` only. False (default): the network sees the image as
+            it is. True: it sees the image standardised by its known pixels, ``(x - mu) *
+            STANDARD_CONTRAST / s + 0.5`` (``mu`` (N, 3) the per-channel mean, ``s`` (N,) the
+            root-mean-square deviation over all three channels), and its correction is scaled
+            by the image's contrast: ``sigmoid(logit(h) + z * s / STANDARD_CONTRAST)``. The
+            fill then barely depends on the image's brightness, colour and contrast, and a
+            flat image (``s = 0``) gets the harmonic fill, exactly.
 
     ``forward(image, mask)``: image (N, 3, H, W) in [0, 1] (values under holes are ignored),
     mask (N, 1, H, W), **1 = valid, 0 = hole**; H and W divisible by ``2**depth``.
@@ -130,8 +156,11 @@ class Generator(nn.Module):
 
     def __init__(self, width: float = 1.0, depth: int = 4, norm: NormKind | None = None,
                  conv: ConvKind = "partial", fill: Sequence[float] = (0.5, 0.5, 0.5),
-                 residual: bool = False):
+                 residual: bool = False, standardise: bool = False):
         super().__init__()
+        if standardise and not residual:
+            raise ValueError("standardise=True needs residual=True (it scales the correction "
+                             "to the harmonic fill)")
         if conv not in get_args(ConvKind):
             raise ValueError(f"conv must be 'partial' or 'plain', got {conv!r}")
         if norm not in (None, *get_args(NormKind)):
@@ -144,7 +173,7 @@ class Generator(nn.Module):
         if fill.shape != (3,):
             raise ValueError(f"fill must hold 3 per-channel values, got shape {tuple(fill.shape)}")
         self.width, self.depth, self.norm, self.conv = float(width), depth, norm, conv
-        self.residual = bool(residual)
+        self.residual, self.standardise = bool(residual), bool(standardise)
         self.register_buffer("fill", fill.clone())
 
         n_extra = max(0, depth - 4)
@@ -200,7 +229,11 @@ class Generator(nn.Module):
         self.check_inputs(image, mask)
         mask = mask.to(image.dtype)
         fill = self.fill.to(image.dtype).view(1, 3, 1, 1)
-        x = image * mask + (1 - mask) * fill  # the poster's mean fill, x0
+        inputs = image
+        if self.standardise:
+            mean, contrast = known_statistics(image, mask)
+            inputs = (image - mean) * (STANDARD_CONTRAST / (contrast + 1e-3)) + 0.5
+        x = inputs * mask + (1 - mask) * fill  # the poster's mean fill, x0
         m = mask
         feats = [(x, m)]  # feats[k]: input of encoder block k (k = depth: the bottleneck)
         d = self.depth
@@ -219,7 +252,10 @@ class Generator(nn.Module):
             return self.layers[2 * d + 1](x, m)[0]
         z, _ = self.layers[2 * d + 1](x, m, activation=False)
         base = harmonic_fill(image, mask).clamp(1 / 512, 511 / 512)
-        return torch.sigmoid(z.to(base.dtype) + torch.logit(base)).to(z.dtype)
+        out_dtype, z = z.dtype, z.to(base.dtype)
+        if self.standardise:
+            z = z * (contrast.to(base.dtype) / STANDARD_CONTRAST)
+        return torch.sigmoid(z + torch.logit(base)).to(out_dtype)
 
     def table_rows(self):
         """(name, layer module, module whose parameters the row counts, activation module),

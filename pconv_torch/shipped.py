@@ -205,7 +205,7 @@ def export(run_dir, name: str, weights_dir=None, **extra) -> dict:
     entry = {
         "file": path.name, "sha256": _sha256(path), "image_size": cfg.image_size,
         "generator": {"width": cfg.width, "depth": cfg.depth, "norm": cfg.norm, "conv": cfg.conv,
-                      "residual": cfg.residual},
+                      "residual": cfg.residual, "standardise": cfg.standardise},
         "description": ABLATIONS[SOURCES[name][0]][0] if name in SOURCES else "",
         "reproduce": reproduce_command(name), "steps": int(state["step"]),
         "train_config": cfg.to_dict(), **extra,

@@ -26,6 +26,9 @@ smooth_fields       uniform_leaves with a quarter of the dead-leaves images repl
                     colour fields (:func:`pconv_torch.procedural.smooth_field`,
                     ``smooth_fields=0.25``)
 smooth_fields_half  the same with half of them (``smooth_fields=0.5``)
+standardise         uniform_leaves with the generator seeing its input standardised by the
+                    known pixels' mean and contrast, and its correction scaled by that contrast
+                    (``standardise=True``)
 =================== =========================================================================
 
 Usage (each run takes about five minutes on one core; ``--jobs 2`` runs two at a time, each
@@ -72,6 +75,8 @@ RUNS = {
                           ema=0.998, residual=True, uniform_leaves=0.5, smooth_fields=0.25),
     "smooth_fields_half": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999),
                                ema=0.998, residual=True, uniform_leaves=0.5, smooth_fields=0.5),
+    "standardise": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999),
+                        ema=0.998, residual=True, uniform_leaves=0.5, standardise=True),
 }
 
 

@@ -83,18 +83,21 @@ def make(cls, seed=0, **kwargs):
 
 # ---------------------------------------------------------------------------- generator
 @pytest.mark.parametrize(
-    "conv, depth, width, size, residual",
+    "conv, depth, width, size, residual, standardise",
     [
-        ("partial", 4, 1.0, 32, False),  # the poster's network
-        ("plain", 4, 1.0, 32, False),  # the plain-convolution ablation
-        ("partial", 5, 0.25, 32, False),  # another depth and width: the layout is read from shapes
-        ("partial", 4, 0.25, 32, True),  # a correction to the harmonic fill (the shipped models)
-        ("plain", 4, 0.25, 32, True),
+        ("partial", 4, 1.0, 32, False, False),  # the poster's network
+        ("plain", 4, 1.0, 32, False, False),  # the plain-convolution ablation
+        ("partial", 5, 0.25, 32, False, False),  # another depth and width: read from shapes
+        ("partial", 4, 0.25, 32, True, False),  # a correction to the harmonic fill
+        ("plain", 4, 0.25, 32, True, False),
+        ("partial", 4, 0.25, 32, True, True),  # ... on standardised input (the shipped models)
+        ("plain", 4, 0.25, 32, True, True),
     ],
 )
-def test_generator_matches_torch(torch_device, conv, depth, width, size, residual):
+def test_generator_matches_torch(torch_device, conv, depth, width, size, residual, standardise):
     rng = np.random.default_rng(1)
-    g = make(Generator, width=width, depth=depth, conv=conv, fill=(0.4, 0.5, 0.6), residual=residual)
+    g = make(Generator, width=width, depth=depth, conv=conv, fill=(0.4, 0.5, 0.6),
+             residual=residual, standardise=standardise)
     if residual:  # its last layer starts at zero; give it weights so every gradient is exercised
         with torch.no_grad():
             g.layers[-1].conv.weight.normal_(0, 0.3)
@@ -105,7 +108,8 @@ def test_generator_matches_torch(torch_device, conv, depth, width, size, residua
     dout = rng.standard_normal((2, 3, size, size))
 
     out_t, d_image_t, grads_t = torch_forward_backward(g, (image, mask), dout, torch_device)
-    out, cache = generator_forward(params, image, mask, depth=depth, conv=conv, residual=residual)
+    out, cache = generator_forward(params, image, mask, depth=depth, conv=conv, residual=residual,
+                                   standardise=standardise)
     grads, d_image = generator_backward(dout, cache)
 
     assert_close("output", out, out_t)

@@ -84,3 +84,49 @@ def test_residual_generator_starts_as_the_harmonic_fill():
     want = harmonic_fill(image, mask).clamp(1 / 512, 511 / 512)
     assert torch.allclose(out, want, atol=1e-6)
     assert not Generator(width=0.125).residual  # the poster's output stays the default
+
+
+def _trained_looking(g):
+    """``g`` with every parameter drawn at random (its last layer no longer zero)."""
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in g.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
+    return g.eval()
+
+
+def test_standardised_generator_returns_the_fill_of_a_flat_image_whatever_its_weights():
+    """standardise=True scales the correction by the known pixels' contrast: 0 on a flat image."""
+    g = _trained_looking(Generator(width=0.125, residual=True, standardise=True))
+    image, mask = _scene("flat", size=32).float(), centered_square_mask(32)[None]
+    with torch.no_grad():
+        out = g(image, mask)
+        plain = _trained_looking(Generator(width=0.125, residual=True))(image, mask)
+    want = harmonic_fill(image, mask).clamp(1 / 512, 511 / 512)
+    assert (out - want).abs().max() < 1e-6
+    assert (plain - want).abs().max() > 1e-3  # without it the same weights paint a structure
+
+
+def test_standardised_generator_sees_brightness_and_contrast_removed():
+    """Its correction scales with the image's contrast, so a fill of a * x + b is close to
+    a * fill(x) + b (the sigmoid makes it approximate)."""
+    g = _trained_looking(Generator(width=0.125, residual=True, standardise=True))
+    image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    mask = centered_square_mask(32)[None]
+    with torch.no_grad():
+        out, dim = g(image, mask), g(0.25 * image + 0.4, mask)
+    hole = mask.expand_as(out) == 0
+    error = ((dim - 0.4) / 0.25 - out)[hole].abs().mean()
+    plain = _trained_looking(Generator(width=0.125, residual=True))
+    with torch.no_grad():
+        error_plain = ((plain(0.25 * image + 0.4, mask) - 0.4) / 0.25 - plain(image, mask))
+    assert error < 0.3 * error_plain[hole].abs().mean()
+
+
+def test_standardise_needs_the_residual_output():
+    with pytest.raises(ValueError, match="residual"):
+        Generator(width=0.125, standardise=True)
+    from pconv_torch.config import load_config
+    with pytest.raises(ValueError, match="standardise"):
+        load_config("ci", standardise=True)
+    assert load_config("ci", residual=True, standardise="true").standardise is True

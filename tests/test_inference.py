@@ -177,7 +177,8 @@ def test_the_shipped_models_load_verified_and_inpaint_by_default():
         g = pconv_torch.pretrained(name)
         cfg = shipped.shipped_config(name)
         assert not g.training and g.image_size == cfg.image_size == shipped.model_scale(name)
-        assert (g.conv, g.width, g.residual) == (cfg.conv, cfg.width, cfg.residual)
+        assert (g.conv, g.width, g.residual, g.standardise) == (
+            cfg.conv, cfg.width, cfg.residual, cfg.standardise)
         entry = shipped.manifest()["models"][name]  # the configuration the file was trained with
         assert TrainConfig.from_dict(entry["train_config"]) == cfg
         assert entry["reproduce"] == shipped.reproduce_command(name)
@@ -194,9 +195,11 @@ def test_the_128_model_is_the_default_from_128_pixels_up():
     assert [shipped.default_model_name(side) for side in (None, 64, 127, 128, 4000)] == [
         "full", "full", "full", "full_128", "full_128"]
     cfg, full = shipped.shipped_config("full_128"), shipped.shipped_config("full")
-    # the full model's recipe and data at twice the side (only the schedule differs)
+    # the full model's recipe and data at twice the side (the schedule differs, and it was
+    # trained before the standardised input was adopted)
     assert (cfg.width, cfg.residual, cfg.procedural, cfg.uniform_leaves, cfg.lr_g, cfg.ema) == (
         full.width, full.residual, full.procedural, full.uniform_leaves, full.lr_g, full.ema)
+    assert full.standardise and not cfg.standardise
     img = np.random.default_rng(1).integers(0, 256, (130, 150, 3), dtype=np.uint8)
     mask = np.zeros((130, 150), bool)
     mask[40:70, 50:90] = True
