@@ -249,7 +249,7 @@ def cmd_inpaint(args):
         else:
             from .shipped import default_model_name, pretrained
 
-            generator = pretrained(args.model or default_model_name(min(pixels.shape[:2])))
+            generator = pretrained(args.model or default_model_name())
         result = inference.inpaint(pixels, hole, model=generator, device=device,
                                    blend=None if args.no_blend else "poisson")
     else:
@@ -320,9 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output image file (PNG recommended)")
     p.add_argument("--checkpoint", help="run directory or checkpoint.pt from 'pconv train' "
                    "(default: a shipped model, see --model)")
-    p.add_argument("--model", help="shipped model name (default: full_128 for images of "
-                   "at least 128 pixels on the shorter side, else full); see "
-                   "pconv_torch.pretrained()")
+    p.add_argument("--model", help="shipped model name (default: full, the 64x64 full "
+                   "model, at every image size); see pconv_torch.pretrained()")
     p.add_argument("--method", default="model", choices=list(METHODS),
                    help="a trained model (default) or a classical method")
     p.add_argument("--no-blend", action="store_true", help="paste the model's fill as it is "

@@ -223,7 +223,7 @@ class TrainConfig:
                 f"{self.image_size}: batch_size <= {_MAX_BATCH_PIXELS // self.image_size ** 2})")
         if self.standardise and not self.residual:
             bad("standardise", "needs residual=True (it scales the correction to the harmonic "
-                "fill)")
+                "fill); with residual=False set standardise=False too")
         if not isinstance(self.data, str) or not self.data:
             bad("data", "must be 'embedded', 'places365:ROOT' or an image folder path")
         return self

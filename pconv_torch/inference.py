@@ -1,7 +1,7 @@
 """Inpainting a photograph of any size with a trained generator, in bounded memory.
 
 A generator is trained at one scale (the shipped models: 64x64 crops with holes of up to half
-the side, and ``full_128`` at 128x128, the default for images of 128 pixels and more). A phone
+the side, the default ``full`` among them, and ``full_128`` at 128x128). A phone
 photograph is 4000x3000 with a hole somewhere in it. :func:`inpaint` does not run the network
 on the whole photograph. For each hole (a connected region of the mask,
 regions closer than a few pixels merged) it:
@@ -317,8 +317,7 @@ def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson"
         model: a shipped model's name (see :func:`pconv_torch.pretrained`), a training run
             directory or checkpoint file (:func:`pconv_torch.checkpoint.load_generator`), a
             generator module, or None for the default shipped model
-            (:func:`pconv_torch.shipped.default_model_name`: ``full_128`` for images whose
-            shorter side is at least 128 pixels, else ``full``).
+            (:func:`pconv_torch.shipped.default_model_name`: ``full``).
         device: where the generator runs.
         blend: ``"poisson"`` (default) blends each fill into its surroundings
             (:func:`poisson_blend`); None pastes the generator's fill as it is.
@@ -352,7 +351,7 @@ def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson"
         fill = BASELINES[method](torch.from_numpy(arr).permute(2, 0, 1) * valid, valid)
         return _merge(pixels, fill.permute(1, 2, 0).numpy(), hole)
     if model is None or (isinstance(model, str) and model in pretrained()):
-        model = pretrained(model or default_model_name(min(arr.shape[:2])))
+        model = pretrained(model or default_model_name())
     elif isinstance(model, (str, os.PathLike)):
         if not Path(model).exists():
             raise ValueError(f"model {str(model)!r} is neither a shipped model "

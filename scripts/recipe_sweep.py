@@ -50,7 +50,7 @@ import sys
 from pathlib import Path
 
 SHORT = dict(phase1_iters=1500, phase2_iters=0, phase3_iters=0, lr_decay=0.0, ema=0.0, residual=False,
-             eval_every=500)
+             standardise=False, eval_every=500)
 RUNS = {
     "photos": dict(SHORT, procedural=0.0, jitter=0.0, lr_g=2e-4, betas=(0.5, 0.999)),
     "mixed": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=2e-4, betas=(0.5, 0.999)),

@@ -190,10 +190,9 @@ def test_the_shipped_models_load_verified_and_inpaint_by_default():
     assert out.shape == img.shape and np.array_equal(out[~mask], img[~mask])
 
 
-def test_the_128_model_is_the_default_from_128_pixels_up():
+def test_the_64_model_is_the_default_at_every_size_and_the_128_model_is_used_when_named():
     assert shipped.model_scale("full_128") == 128 and shipped.model_scale("full") == 64
-    assert [shipped.default_model_name(side) for side in (None, 64, 127, 128, 4000)] == [
-        "full", "full", "full", "full_128", "full_128"]
+    assert shipped.default_model_name() == "full"
     cfg, full = shipped.shipped_config("full_128"), shipped.shipped_config("full")
     # the full model's recipe and data at twice the side (the schedule differs, and it was
     # trained before the standardised input was adopted)
@@ -204,8 +203,8 @@ def test_the_128_model_is_the_default_from_128_pixels_up():
     mask = np.zeros((130, 150), bool)
     mask[40:70, 50:90] = True
     by_default = pconv_torch.inpaint(img, mask)
-    assert np.array_equal(by_default, pconv_torch.inpaint(img, mask, model="full_128"))
-    assert not np.array_equal(by_default, pconv_torch.inpaint(img, mask, model="full"))
+    assert np.array_equal(by_default, pconv_torch.inpaint(img, mask, model="full"))
+    assert not np.array_equal(by_default, pconv_torch.inpaint(img, mask, model="full_128"))
 
 
 def test_shipped_files_stay_small():
