@@ -46,7 +46,8 @@ from .harmonic import harmonic_fill
 from .masks import crop_boxes
 from .partial_conv import PartialConv2d, check_binary_mask, check_finite
 
-__all__ = ["Generator", "known_statistics", "STANDARD_CONTRAST", "Discriminator", "GeneratorBlock", "DiscriminatorBranch", "ConvKind", "NormKind"]
+__all__ = ["Generator", "known_statistics", "STANDARD_CONTRAST", "Discriminator", "GeneratorBlock",
+           "DiscriminatorBranch", "ConvKind", "NormKind"]
 
 ConvKind = Literal["partial", "plain"]  # the poster's partial convolutions, or the ablation
 NormKind = Literal["batch"]  # or None: the poster has no normalisation
@@ -143,11 +144,12 @@ class Generator(nn.Module):
             an untrained generator returns ``h``.
         standardise: with ``residual`` only. False (default): the network sees the image as
             it is. True: it sees the image standardised by its known pixels, ``(x - mu) *
-            STANDARD_CONTRAST / s + 0.5`` (``mu`` (N, 3) the per-channel mean, ``s`` (N,) the
-            root-mean-square deviation over all three channels), and its correction is scaled
-            by the image's contrast: ``sigmoid(logit(h) + z * s / STANDARD_CONTRAST)``. The
-            fill then barely depends on the image's brightness, colour and contrast, and a
-            flat image (``s = 0``) gets the harmonic fill, exactly.
+            STANDARD_CONTRAST / (s + 1e-3) + 0.5`` (``mu`` (N, 3) the per-channel mean, ``s``
+            (N,) the root-mean-square deviation over all three channels, 1e-3 keeping a flat
+            image finite), and its correction is scaled by the image's contrast:
+            ``sigmoid(logit(h) + z * s / STANDARD_CONTRAST)``. The fill then barely depends on
+            the image's brightness, colour and contrast, and a flat image (``s = 0``) gets the
+            harmonic fill, exactly.
 
     ``forward(image, mask)``: image (N, 3, H, W) in [0, 1] (values under holes are ignored),
     mask (N, 1, H, W), **1 = valid, 0 = hole**; H and W divisible by ``2**depth``.
