@@ -50,9 +50,11 @@ from .networks import (
     generator_backward,
     generator_forward,
     generator_loss_and_grads,
+    generator_mask_pyramid,
 )
 from .partial_conv import (
     expand_mask,
+    mask_update,
     partial_conv2d_backward,
     partial_conv2d_backward_naive,
     partial_conv2d_forward,
@@ -77,6 +79,7 @@ __all__ = [
     "partial_conv2d_forward_naive",
     "partial_conv2d_backward_naive",
     "expand_mask",
+    "mask_update",
     # layers.py
     "upsample_nearest2x_forward",
     "upsample_nearest2x_backward",
@@ -102,6 +105,7 @@ __all__ = [
     # networks.py
     "generator_forward",
     "generator_backward",
+    "generator_mask_pyramid",
     "discriminator_forward",
     "discriminator_backward",
     "generator_loss_and_grads",

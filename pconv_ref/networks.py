@@ -65,7 +65,7 @@ from .layers import (
     upsample_nearest2x_forward,
 )
 from .losses import discriminator_loss, generator_loss, mse_weighted
-from .partial_conv import partial_conv2d_backward, partial_conv2d_forward
+from .partial_conv import mask_update, partial_conv2d_backward, partial_conv2d_forward
 
 __all__ = [
     "generator_forward",
@@ -96,14 +96,15 @@ def _refuse_norm(params):
         )
 
 
-def _conv_block_forward(conv, x, mask, w, b, stride, padding, mask_groups=None):
+def _conv_block_forward(conv, x, mask, w, b, stride, padding, mask_groups=None, update=None):
     """One convolution of a block: partial (masks flow) or plain (masks ignored).
 
     x: (N, C_in, H, W); mask: (N, 1 | G, H, W) or None for plain; w: (C_out, C_in, k, k).
     Returns out (N, C_out, H_out, W_out), new_mask (N, 1, H_out, W_out) or None, cache.
     """
     if conv == "partial":
-        out, new_mask, cache = partial_conv2d_forward(x, mask, w, b, stride, padding, mask_groups)
+        out, new_mask, cache = partial_conv2d_forward(x, mask, w, b, stride, padding, mask_groups,
+                                                      update)
         return out, new_mask, ("partial", cache)
     out, cache = conv2d_forward(x, w, b, stride, padding)
     return out, None, ("plain", cache)
@@ -126,6 +127,49 @@ def known_statistics(image, mask):
 
 
 STANDARD_CONTRAST = 0.25  # the contrast a standardising generator gives its input
+
+
+def generator_mask_pyramid(params, mask, depth=4):
+    """Every partial convolution's mask, ratio and new mask, from the input mask alone.
+
+    A partial convolution's ratio ``sum_1/sum_M`` and new mask depend only on its input
+    mask, and in the U-Net every mask follows from the input mask, so the whole network's
+    masks can be computed before any feature is (``pconv_torch.Generator.mask_pyramid``
+    does the same). Channel counts and kernel sizes are read from ``params``.
+
+    Args:
+        params: the generator's parameters (``generator_forward``); mask: (N, 1, H, W),
+            1 = valid; depth: encoder levels.
+    Returns:
+        one ``(mask_in, mask_groups, (ratio, new_mask))`` per block, in forward order:
+        ``mask_in`` (N, 1 | 2, H_i, W_i) the mask of the block's input (after a decoder's
+        concatenation: upsampled mask and skip mask, ``mask_groups = (C_up, C_skip)``),
+        ``ratio`` and ``new_mask`` (N, 1, H_out, W_out) as :func:`mask_update` returns them.
+    """
+    mask = np.asarray(mask)
+    pyramid, encoder_masks, m = [], [mask], mask
+    # channels of each encoder level's output: the input image, then blocks 0 .. depth-2
+    skip_channels = [3] + [_param(params, f"layers.{i}.conv.weight").shape[0]
+                           for i in range(depth - 1)]
+
+    def add(i, m_in, stride, groups=None):
+        c_out, c_in, kh, kw = _param(params, f"layers.{i}.conv.weight").shape
+        update = mask_update(m_in, c_in, kh, kw, stride, kh // 2, groups, mask.dtype)
+        pyramid.append((m_in, groups, update))
+        return update[1]
+
+    for i in range(depth):
+        m = add(i, m, 2)
+        encoder_masks.append(m)
+    for j in range(depth):
+        c_skip = skip_channels[depth - 1 - j]
+        c_in = _param(params, f"layers.{depth + j}.conv.weight").shape[1]
+        up = upsample_nearest2x_forward(m)[0]
+        m_in = np.concatenate([up, encoder_masks[depth - 1 - j]], axis=1)
+        m = add(depth + j, m_in, 1, (c_in - c_skip, c_skip))
+    for i in (2 * depth, 2 * depth + 1):
+        m = add(i, m, 1)
+    return pyramid
 
 
 def generator_forward(params, image, mask, depth=4, conv="partial", residual=False,
@@ -180,10 +224,14 @@ def generator_forward(params, image, mask, depth=4, conv="partial", residual=Fal
         in_scale, out_scale = STANDARD_CONTRAST / (contrast + 1e-3), contrast / STANDARD_CONTRAST
         inputs = (image - mean) * in_scale + 0.5
 
+    # every block's mask, ratio and new mask, computed once from the input mask
+    pyramid = generator_mask_pyramid(params, mask, depth) if conv == "partial" else None
+
     def block(i, x, m, stride, groups=None):
         w = _param(params, f"layers.{i}.conv.weight")
         b = params.get(f"layers.{i}.conv.bias")
-        return _conv_block_forward(conv, x, m, w, b, stride, w.shape[-1] // 2, groups)
+        update = pyramid[i][2] if pyramid is not None else None
+        return _conv_block_forward(conv, x, m, w, b, stride, w.shape[-1] // 2, groups, update)
 
     caches = []  # one entry per block, in block order
     x0 = inputs * mask + (1 - mask) * fill

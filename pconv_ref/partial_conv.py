@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .conv import _box_sum, _check_conv_args, _pad, conv2d_backward, conv2d_forward
+from .conv import _box_sum, _check_conv_args, _pad, _pair, conv2d_backward, conv2d_forward
 
 __all__ = [
     "partial_conv2d_forward",
@@ -50,6 +50,7 @@ __all__ = [
     "partial_conv2d_forward_naive",
     "partial_conv2d_backward_naive",
     "expand_mask",
+    "mask_update",
 ]
 
 
@@ -157,7 +158,34 @@ def expand_mask(mask, c_in: int, mask_groups=None) -> np.ndarray:
     raise ValueError(f"mask shape {mask.shape} has neither 1 nor C_in={c_in} channels")
 
 
-def partial_conv2d_forward(x, mask, w, b, stride=1, padding=0, mask_groups=None):
+def mask_update(mask, c_in, kh, kw, stride=1, padding=0, mask_groups=None, dtype=np.float64):
+    """The rescaling ratio and the new mask of a partial convolution: they depend on the
+    mask alone (never on x or the weights), so a network can compute them for all its
+    layers before it runs (:func:`pconv_ref.networks.generator_mask_pyramid`).
+
+    Args:
+        mask: (N, 1 | C_in | G, H, W) binary, 1 = valid; c_in: C_in; kh, kw: kernel size;
+        stride, padding: int or (h, w); mask_groups: None or (C_1, ..., C_G).
+    Returns:
+        ratio: (N, 1, H_out, W_out), ``sum_1 / sum_M`` where ``sum_M > 0``, else 0.
+        new_mask: (N, 1, H_out, W_out), ``[sum_M > 0]``; both in ``dtype``.
+    """
+    mask = np.asarray(mask)
+    stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
+    groups = _check_groups(mask_groups, int(c_in))
+    out_hw = tuple((size + 2 * p - k) // s + 1
+                   for size, p, k, s in zip(mask.shape[2:], padding, (kh, kw), stride))
+    # sum_M[n, i, j] = sum_g C_g * boxsum(m_g)[n, i, j]   (G = 1, C_in or len(groups))
+    counts = _channel_weights(mask.shape[1], c_in, groups)
+    box = _box_sum(mask, kh, kw, stride, padding, out_hw)  # (N, G, Ho, Wo)
+    sum_M = np.tensordot(counts, box.astype(np.float64), axes=([0], [1]))  # (N, Ho, Wo)
+    valid = sum_M > 0
+    ratio = np.zeros(sum_M.shape, dtype=np.float64)
+    np.divide(c_in * kh * kw, sum_M, out=ratio, where=valid)
+    return ratio.astype(dtype)[:, None], valid[:, None].astype(dtype)
+
+
+def partial_conv2d_forward(x, mask, w, b, stride=1, padding=0, mask_groups=None, update=None):
     """Partial convolution forward, vectorised.
 
     Args:
@@ -167,6 +195,8 @@ def partial_conv2d_forward(x, mask, w, b, stride=1, padding=0, mask_groups=None)
         w: (C_out, C_in, kh, kw). b: (C_out,) or None.
         stride, padding: int or (h, w), torch's meaning; padding counts as hole.
         mask_groups: None or (C_1, ..., C_G) with sum C_in (see module docstring).
+        update: ``(ratio, new_mask)`` from :func:`mask_update` for this mask, computed
+            beforehand; None computes them here.
 
     Returns:
         out: (N, C_out, H_out, W_out), ``H_out = (H + 2p_h - kh)//s_h + 1``;
@@ -177,18 +207,13 @@ def partial_conv2d_forward(x, mask, w, b, stride=1, padding=0, mask_groups=None)
     x, mask, w, b, stride, padding, out_hw, groups = _validate(
         x, mask, w, b, stride, padding, mask_groups
     )
-    C_in = x.shape[1]
     kh, kw = w.shape[2:]
-    # sum_M[n, i, j] = sum_g C_g * boxsum(m_g)[n, i, j]   (G = 1, C_in or len(groups))
-    counts = _channel_weights(mask.shape[1], C_in, groups)
-    box = _box_sum(mask, kh, kw, stride, padding, out_hw)  # (N, G, Ho, Wo)
-    sum_M = np.tensordot(counts, box.astype(np.float64), axes=([0], [1]))  # (N, Ho, Wo)
-    sum_1 = C_in * kh * kw
-    valid = sum_M > 0
-    ratio = np.zeros(sum_M.shape, dtype=np.float64)
-    np.divide(sum_1, sum_M, out=ratio, where=valid)
-    ratio = ratio.astype(x.dtype)[:, None]  # (N, 1, Ho, Wo); 0 in all-hole windows
-    new_mask = valid[:, None].astype(x.dtype)  # (N, 1, Ho, Wo)
+    if update is None:
+        update = mask_update(mask, x.shape[1], kh, kw, stride, padding, groups, x.dtype)
+    ratio, new_mask = (np.asarray(a, dtype=x.dtype) for a in update)
+    if ratio.shape != new_mask.shape or ratio.shape != (x.shape[0], 1, *out_hw):
+        raise ValueError(f"update must be (ratio, new_mask) of shape "
+                         f"{(x.shape[0], 1, *out_hw)}, got {ratio.shape} and {new_mask.shape}")
 
     xm = _apply_mask(x, mask, groups)
     raw, conv_cache = conv2d_forward(xm, w, None, stride, padding)

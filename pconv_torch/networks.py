@@ -91,9 +91,9 @@ class GeneratorBlock(nn.Module):
             self.norm = nn.BatchNorm2d(out_channels)
         self.act = act
 
-    def forward(self, x, mask=None, mask_groups=None, activation: bool = True):
+    def forward(self, x, mask=None, mask_groups=None, activation: bool = True, update=None):
         if self.partial:
-            out, mask = self.conv(x, mask, mask_groups)
+            out, mask = self.conv(x, mask, mask_groups, update=update)
         else:
             out = self.conv(x)
         if hasattr(self, "norm"):
@@ -227,32 +227,72 @@ class Generator(nn.Module):
         check_binary_mask(mask)
         check_finite(image, "image")
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    @torch.no_grad()
+    def mask_pyramid(self, mask: torch.Tensor):
+        """Every partial convolution's mask, rescaling ratio and new mask, from the input mask.
+
+        None of them depends on the image or the weights, so one pass of single-channel box
+        sums computes the whole U-Net's masks once per batch, before any feature is touched.
+
+        Args:
+            mask: (N, 1, H, W), 1 = valid, 0 = hole (binary; not checked here).
+        Returns:
+            None for ``conv="plain"``; else one ``(mask_in, mask_groups, (ratio, new_mask))``
+            per block in forward order: ``mask_in`` (N, 1 | 2, H_i, W_i) is the mask the
+            block's input is multiplied by (after a decoder's concatenation, the upsampled mask
+            and the skip's, with ``mask_groups = (C_up, C_skip)``), ``ratio`` and
+            ``new_mask`` (N, 1, H_out, W_out) as :func:`pconv_torch.partial_conv.mask_update`.
+        """
+        if self.conv != "partial":
+            return None
+        dtype = torch.float64 if mask.dtype == torch.float64 else torch.float32
+        m = mask.to(dtype)
+        d, pyramid, encoder_masks = self.depth, [], [m]
+
+        def add(blk, m_in, groups=None):
+            pyramid.append((m_in, groups, blk.conv.mask_update(m_in, groups, dtype)))
+            return pyramid[-1][2][1]
+
+        for blk in self.layers[:d]:
+            m = add(blk, m)
+            encoder_masks.append(m)
+        for j, blk in enumerate(self.layers[d : 2 * d]):
+            up = F.interpolate(m, scale_factor=2, mode="nearest")
+            m = add(blk, torch.cat([up, encoder_masks[d - 1 - j]], 1), blk.in_groups)
+        for blk in self.layers[2 * d :]:
+            m = add(blk, m)
+        return pyramid
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, pyramid=None) -> torch.Tensor:
+        """G(I): image (N, 3, H, W), mask (N, 1, H, W) -> (N, 3, H, W); ``pyramid``: this mask's
+        :meth:`mask_pyramid`, when computed beforehand."""
         self.check_inputs(image, mask)
         mask = mask.to(image.dtype)
+        if pyramid is None:
+            pyramid = self.mask_pyramid(mask)
         fill = self.fill.to(image.dtype).view(1, 3, 1, 1)
         inputs = image
         if self.standardise:
             mean, contrast = known_statistics(image, mask)
             inputs = (image - mean) * (STANDARD_CONTRAST / (contrast + 1e-3)) + 0.5
         x = inputs * mask + (1 - mask) * fill  # the poster's mean fill, x0
-        m = mask
-        feats = [(x, m)]  # feats[k]: input of encoder block k (k = depth: the bottleneck)
+        feats = [x]  # feats[k]: input of encoder block k (k = depth: the bottleneck)
         d = self.depth
-        for blk in self.layers[:d]:
-            x, m = blk(x, m)
-            feats.append((x, m))
-        for j, blk in enumerate(self.layers[d : 2 * d]):
-            sx, sm = feats[d - 1 - j]
-            x = torch.cat([F.interpolate(x, scale_factor=2, mode="nearest"), sx], 1)
-            if blk.partial:
-                um = F.interpolate(m, scale_factor=2, mode="nearest")
-                m = torch.cat([um, sm], 1)
-            x, m = blk(x, m, blk.in_groups)
-        x, m = self.layers[2 * d](x, m)
+
+        def run(i, x, activation=True):
+            m_in, groups, update = pyramid[i] if pyramid is not None else (None, None, None)
+            return self.layers[i](x, m_in, groups, activation, update)[0]
+
+        for i in range(d):
+            x = run(i, x)
+            feats.append(x)
+        for j in range(d):
+            x = torch.cat([F.interpolate(x, scale_factor=2, mode="nearest"), feats[d - 1 - j]], 1)
+            x = run(d + j, x)
+        x = run(2 * d, x)
         if not self.residual:
-            return self.layers[2 * d + 1](x, m)[0]
-        z, _ = self.layers[2 * d + 1](x, m, activation=False)
+            return run(2 * d + 1, x)
+        z = run(2 * d + 1, x, activation=False)
         base = harmonic_fill(image, mask).clamp(1 / 512, 511 / 512)
         out_dtype, z = z.dtype, z.to(base.dtype)
         if self.standardise:

@@ -52,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["partial_conv2d", "PartialConv2d", "check_binary_mask", "check_finite",
+__all__ = ["partial_conv2d", "PartialConv2d", "mask_update", "check_binary_mask", "check_finite",
            "partial_conv2d_naive"]
 
 
@@ -169,36 +169,47 @@ def _box_sum(s: torch.Tensor, kernel, stride, padding) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _mask_scale(mask, c_in, kernel, stride, padding, groups, dtype=torch.float32):
-    """Rescaling map and updated mask, in ``dtype`` (float32, or float64 for float64 inputs).
+def mask_update(mask, in_channels, kernel_size, stride=1, padding=0, mask_groups=None,
+                dtype=torch.float32):
+    """The rescaling ratio and the updated mask of one partial convolution.
+
+    They depend on the mask alone, never on ``x`` or the weights, so a network can compute
+    every layer's pair once per batch (:meth:`pconv_torch.Generator.mask_pyramid`) and hand
+    it to :func:`partial_conv2d` as ``update``.
 
     Args:
-        mask: (N, 1 | C_in | G, H, W).
+        mask: (N, 1 | C_in | G, H, W), 1 = valid, 0 = hole (see :func:`partial_conv2d`).
+        in_channels: C_in; kernel_size, stride, padding: int or (h, w) pair.
+        mask_groups: (C_1, ..., C_G) for a (N, G, H, W) group mask, else None.
+        dtype: of the result: float32, or float64 for float64 inputs.
     Returns:
-        scale: (N, 1, H_out, W_out), ``new_mask * sum_1 / sum_M`` (0 in all-hole windows).
+        ratio: (N, 1, H_out, W_out), ``new_mask * sum_1 / sum_M`` (0 in all-hole windows).
         new_mask: (N, 1, H_out, W_out), ``1[sum_M > 0]``.
     """
+    kernel = _pair(kernel_size, "kernel_size")
+    stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
     kh, kw = kernel
     m = mask.detach().to(dtype)
+    groups = None if mask_groups is None else tuple(int(g) for g in mask_groups)
     if groups is not None:
         # sum_M = boxsum(sum_g C_g m_g): a (N,G,H,W) x (G,) contraction, no C_in-channel mask.
         # (Python scalars, not a device tensor of C_g: that would be a host-to-device copy.)
         s = m[:, :1] * groups[0]
         for g in range(1, len(groups)):
             s = s.add_(m[:, g : g + 1], alpha=groups[g])
-        sum_1 = float(c_in * kh * kw)
+        sum_1 = float(in_channels * kh * kw)
     elif m.shape[1] == 1:
         s = m  # sum_M = C_in * boxsum(m), sum_1 = C_in * kh * kw: C_in cancels.
         sum_1 = float(kh * kw)
     else:
         s = m.sum(dim=1, keepdim=True)
-        sum_1 = float(c_in * kh * kw)
+        sum_1 = float(in_channels * kh * kw)
     sum_m = _box_sum(s, kernel, stride, padding)
     new_mask = (sum_m > 0).to(dtype)
     # Binary masks give integer sum_m >= 1 wherever it is > 0, so the clamp at 1 changes
     # nothing for them; it keeps the ratio <= sum_1 (finite in fp16) for any mask in [0, 1].
-    scale = new_mask * (sum_1 / sum_m.clamp(min=1.0))
-    return scale, new_mask
+    ratio = new_mask * (sum_1 / sum_m.clamp(min=1.0))
+    return ratio, new_mask
 
 
 def _apply_mask(t, m, groups, out=None):
@@ -240,7 +251,7 @@ def _masked_channel_sum(g: torch.Tensor, nm: torch.Tensor) -> torch.Tensor:
 
 
 class _PartialConv2dFunction(torch.autograd.Function):
-    """out = conv(X*M, W) * scale + b * new_mask, with hand-written backward.
+    """out = conv(X*M, W) * ratio + b * new_mask, with hand-written backward.
 
     Compared with composing the same ops under autograd it saves only ``X*M`` (as a plain
     convolution saves X), the mask and the two (N, 1, H_out, W_out) maps, and it spends three
@@ -250,22 +261,22 @@ class _PartialConv2dFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, m, scale, new_mask, stride, padding, groups):
+    def forward(ctx, x, weight, bias, m, ratio, new_mask, stride, padding, groups):
         # x (N,C_in,H,W), weight (C_out,C_in,kh,kw), bias (C_out,) | None, m (N,1|C_in|G,H,W)
-        # in x.dtype, scale/new_mask (N,1,H_out,W_out) in float32 (float64 for float64 x).
+        # in x.dtype, ratio/new_mask (N,1,H_out,W_out) in float32 (float64 for float64 x).
         xm = _apply_mask(x, m, groups)
         out = F.conv2d(xm, weight, None, stride, padding)
-        out.mul_(scale)  # computed in scale's precision, stored in out.dtype
+        out.mul_(ratio)  # computed in ratio's precision, stored in out.dtype
         if bias is not None:
             out.addcmul_(bias.view(1, -1, 1, 1), new_mask)
-        ctx.save_for_backward(xm, weight, m, scale, new_mask)
+        ctx.save_for_backward(xm, weight, m, ratio, new_mask)
         ctx.conf = (stride, padding, groups)
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
-        xm, weight, m, scale, new_mask = ctx.saved_tensors
+        xm, weight, m, ratio, new_mask = ctx.saved_tensors
         stride, padding, groups = ctx.conf
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         grad_x = grad_w = grad_b = None
@@ -274,7 +285,7 @@ class _PartialConv2dFunction(torch.autograd.Function):
             grad_b = _masked_channel_sum(grad_out, new_mask.to(grad_out.dtype))
         if need_x or need_w:
             grad_y = torch.empty_like(grad_out)
-            torch.mul(grad_out, scale, out=grad_y)
+            torch.mul(grad_out, ratio, out=grad_y)
             grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
                 grad_y, xm, weight, None, list(stride), list(padding), [1, 1], False, [0, 0], 1,
                 [need_x, need_w, False],
@@ -305,6 +316,7 @@ def partial_conv2d(
     stride=1,
     padding=0,
     mask_groups: Sequence[int] | None = None,
+    update: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Partial convolution, functional form.
 
@@ -318,6 +330,8 @@ def partial_conv2d(
         stride, padding: int or (h, w) pair, torch's meaning; padding is zero and counts as hole.
         mask_groups: (C_1, ..., C_G) with sum C_in: channel counts of the concatenated groups
             that share one mask channel each.
+        update: ``(ratio, new_mask)`` of this mask, as :func:`mask_update` returns them
+            (each (N, 1, H_out, W_out)), computed beforehand; None computes them here.
     Returns:
         out: (N, C_out, H_out, W_out), ``conv(X*M, W) * sum_1/sum_M + b`` where ``sum_M > 0``,
             else 0. Under autocast, in the autocast dtype (like ``F.conv2d``).
@@ -329,24 +343,45 @@ def partial_conv2d(
     groups = _validate(x, mask, weight, bias, mask_groups)
     kernel = (weight.shape[2], weight.shape[3])
     stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
+    if update is not None:
+        _check_update(update, x, kernel, stride, padding)
     dev, x_dtype = x.device.type, x.dtype
     cast = _autocast_dtype(dev) if x_dtype != torch.float64 else None
     if cast is None:
-        return _partial_conv2d(x, mask, weight, bias, stride, padding, groups, kernel, x_dtype)
+        return _partial_conv2d(x, mask, weight, bias, stride, padding, groups, kernel, x_dtype,
+                               update)
     # Under autocast do what it does for F.conv2d: run the convolution in the low-precision
     # dtype (the casts are autograd ops, so gradients come back in the inputs' dtypes), but
     # keep the mask counts and ratios in float32, out of autocast's reach.
     with torch.autocast(dev, enabled=False):
         return _partial_conv2d(
-            x.to(cast), mask, weight.to(cast), bias, stride, padding, groups, kernel, x_dtype
+            x.to(cast), mask, weight.to(cast), bias, stride, padding, groups, kernel, x_dtype,
+            update
         )
 
 
-def _partial_conv2d(x, mask, weight, bias, stride, padding, groups, kernel, mask_dtype):
-    ctype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    scale, new_mask = _mask_scale(mask, x.shape[1], kernel, stride, padding, groups, ctype)
+def _check_update(update, x, kernel, stride, padding):
+    """ValueError unless ``update`` is a (ratio, new_mask) pair of shape (N, 1, H_out, W_out)."""
+    n, _, h, w = x.shape
+    out_hw = tuple((size + 2 * p - k) // s + 1
+                   for size, p, k, s in zip((h, w), padding, kernel, stride))
+    shape = (n, 1, *out_hw)
+    ok = isinstance(update, (tuple, list)) and len(update) == 2 and all(
+        isinstance(t, torch.Tensor) and tuple(t.shape) == shape for t in update)
+    if not ok:
+        got = [tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+               for t in update] if isinstance(update, (tuple, list)) else type(update).__name__
+        raise ValueError(f"update must be (ratio, new_mask), each of shape {shape} for x "
+                         f"{tuple(x.shape)}; got {got}")
+
+
+def _partial_conv2d(x, mask, weight, bias, stride, padding, groups, kernel, mask_dtype, update):
+    if update is None:
+        ctype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        update = mask_update(mask, x.shape[1], kernel, stride, padding, groups, ctype)
+    ratio, new_mask = update
     m = mask.detach().to(x.dtype)
-    out = _PartialConv2dFunction.apply(x, weight, bias, m, scale, new_mask, stride, padding, groups)
+    out = _PartialConv2dFunction.apply(x, weight, bias, m, ratio, new_mask, stride, padding, groups)
     return out, new_mask.to(mask_dtype)
 
 
@@ -378,7 +413,8 @@ class PartialConv2d(nn.Module):
     Parameters ``weight`` (C_out, C_in, kh, kw) and ``bias`` (C_out,) are initialised like
     ``nn.Conv2d``. ``forward(x, mask, mask_groups=None)`` takes x (N, C_in, H, W) and a mask
     (1 = valid, 0 = hole) of shape (N, 1 | C_in | G, H, W) and returns
-    ``(out (N, C_out, H_out, W_out), new_mask (N, 1, H_out, W_out))``.
+    ``(out (N, C_out, H_out, W_out), new_mask (N, 1, H_out, W_out))``; ``update``, the
+    layer's ``(ratio, new_mask)`` from :meth:`mask_update`, skips computing them again.
 
     ``check_inputs`` (default True): every forward raises ``ValueError`` unless the mask is
     binary (:func:`check_binary_mask`) and ``x`` finite (:func:`check_finite`); set it False
@@ -410,14 +446,20 @@ class PartialConv2d(nn.Module):
             bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
             nn.init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x, mask, mask_groups=None):
+    def forward(self, x, mask, mask_groups=None, update=None):
         if self.check_inputs:
             _validate(x, mask, self.weight, self.bias, mask_groups)  # types and shapes first
             check_binary_mask(mask)
             check_finite(x)
         return partial_conv2d(
-            x, mask, self.weight, self.bias, self.stride, self.padding, mask_groups
+            x, mask, self.weight, self.bias, self.stride, self.padding, mask_groups, update
         )
+
+    def mask_update(self, mask, mask_groups=None, dtype=torch.float32):
+        """This layer's ``(ratio, new_mask)`` for ``mask``, each (N, 1, H_out, W_out); see
+        :func:`mask_update`."""
+        return mask_update(mask, self.in_channels, self.kernel_size, self.stride, self.padding,
+                           mask_groups, dtype)
 
     def extra_repr(self) -> str:
         s = (

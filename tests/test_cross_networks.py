@@ -17,6 +17,7 @@ from pconv_ref.networks import (
     generator_backward,
     generator_forward,
     generator_loss_and_grads,
+    generator_mask_pyramid,
 )
 from pconv_torch import losses as torch_losses
 from pconv_torch.masks import local_boxes
@@ -116,6 +117,46 @@ def test_generator_matches_torch(torch_device, conv, depth, width, size, residua
     assert_close("d_image", d_image, d_image_t)
     assert_grads_close(grads, grads_t)
     assert len(grads) == 2 * (2 * depth + 2)
+
+
+@pytest.mark.parametrize("depth, width, size", [(4, 0.25, 32), (4, 0.5, 64), (5, 0.25, 64)])
+def test_mask_pyramid_matches_reference(torch_device, depth, width, size):
+    """Every block's input mask, ratio and new mask, computed before the forward pass, equal
+    the reference's (independent box sums in float64), holes touching the border included."""
+    rng = np.random.default_rng(4)
+    g = make(Generator, width=width, depth=depth).to(torch_device)
+    mask = rect_masks(3, size, rng, max_side=size)
+    mask[2] = 0
+    mask[2, 0, :2, :3] = 1  # almost all hole: the masks close late
+    pyramid = g.mask_pyramid(torch.from_numpy(mask).to(torch_device))
+    ref = generator_mask_pyramid(params_of(g), mask, depth)
+    assert len(pyramid) == len(ref) == 2 * depth + 2
+    for i, ((m_t, groups_t, upd_t), (m_r, groups_r, upd_r)) in enumerate(zip(pyramid, ref)):
+        assert groups_t == groups_r, f"block {i}"
+        for name, a, b in (("mask_in", m_t, m_r), ("ratio", upd_t[0], upd_r[0]),
+                           ("new_mask", upd_t[1], upd_r[1])):
+            assert_close(f"block {i} {name}", a.cpu().numpy(), b)
+
+
+def test_mask_pyramid_depends_on_the_mask_alone():
+    """Two generators with different weights give the same pyramid, and a forward pass with
+    the pyramid computed beforehand gives the same output and gradients, bit for bit."""
+    rng = np.random.default_rng(5)
+    g, other = make(Generator, width=0.25, seed=1), make(Generator, width=0.25, seed=2)
+    image = torch.from_numpy(rng.random((2, 3, 32, 32)))
+    mask = torch.from_numpy(rect_masks(2, 32, rng))
+    pyramid = g.mask_pyramid(mask)
+    for (m_a, _, (r_a, n_a)), (m_b, _, (r_b, n_b)) in zip(pyramid, other.mask_pyramid(mask)):
+        assert torch.equal(m_a, m_b) and torch.equal(r_a, r_b) and torch.equal(n_a, n_b)
+    outs = []
+    for given in (None, pyramid):
+        x = image.clone().requires_grad_(True)
+        g.zero_grad()
+        out = g(x, mask, pyramid=given)
+        out.square().sum().backward()
+        outs.append([out.detach(), x.grad] + [p.grad for p in g.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*outs))
+    assert make(Generator, width=0.25, conv="plain").mask_pyramid(mask) is None
 
 
 def test_generator_holes_do_not_leak():

@@ -9,7 +9,7 @@ import torch  # noqa: E402
 
 from pconv_torch import Generator, PartialConv2d  # noqa: E402
 from pconv_torch import mask_explorer as mx  # noqa: E402
-from pconv_torch.partial_conv import _mask_scale  # noqa: E402
+from pconv_torch.partial_conv import mask_update  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_window_counts_match_the_layer(k, s):
     g = torch.Generator().manual_seed(k * 10 + s)
     mask = (torch.rand(2, 1, 17, 19, generator=g) > 0.6).float()
     wc = mx.window_counts(mask, k, s, in_channels=4)
-    scale, new_mask = _mask_scale(mask, 4, (k, k), (s, s), (k // 2, k // 2), None)
+    scale, new_mask = mask_update(mask, 4, (k, k), (s, s), (k // 2, k // 2), None)
     assert torch.equal(wc.new_mask, new_mask)
     assert torch.allclose(wc.ratio, scale)
     _, layer_mask = PartialConv2d(4, 2, k, s, k // 2)(torch.rand(2, 4, 17, 19), mask)
@@ -46,7 +46,7 @@ def test_window_counts_groups_match_the_layer():
     g = torch.Generator().manual_seed(1)
     mask = (torch.rand(1, 2, 9, 9, generator=g) > 0.5).float()
     wc = mx.window_counts(mask, 3, 1, groups=(5, 2))
-    scale, new_mask = _mask_scale(mask, 7, (3, 3), (1, 1), (1, 1), (5, 2))
+    scale, new_mask = mask_update(mask, 7, (3, 3), (1, 1), (1, 1), (5, 2))
     assert wc.sum_1 == 63
     assert torch.equal(wc.new_mask, new_mask) and torch.allclose(wc.ratio, scale)
     with pytest.raises(ValueError):

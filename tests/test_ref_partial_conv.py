@@ -317,3 +317,18 @@ def test_expand_mask_validation():
         expand_mask(np.ones((1, 2, 4, 4)), 3)
     with pytest.raises(ValueError, match="sum to 2"):
         expand_mask(np.ones((1, 2, 4, 4)), 3, (1, 1))
+
+
+def test_precomputed_update_gives_the_same_result_and_is_checked():
+    from pconv_ref.partial_conv import mask_update
+
+    rng = np.random.default_rng(0)
+    x, w, b = rng.random((2, 6, 7, 7)), rng.standard_normal((3, 6, 3, 3)), rng.random(3)
+    mask = (rng.random((2, 2, 7, 7)) > 0.4).astype(float)
+    update = mask_update(mask, 6, 3, 3, 2, 1, (4, 2))
+    out, new_mask, _ = partial_conv2d_forward(x, mask, w, b, 2, 1, (4, 2))
+    out_u, new_mask_u, _ = partial_conv2d_forward(x, mask, w, b, 2, 1, (4, 2), update=update)
+    np.testing.assert_array_equal(out, out_u)
+    np.testing.assert_array_equal(new_mask, new_mask_u)
+    with pytest.raises(ValueError, match="update must be"):
+        partial_conv2d_forward(x, mask, w, b, 1, 1, (4, 2), update=update)  # stride 1: 7x7

@@ -408,3 +408,23 @@ def test_cuda_matches_cpu(form):
     with torch.autocast("cuda", dtype=torch.float16):
         out16, _ = layer(x.cuda(), mask.cuda(), groups)
     assert bool(torch.isfinite(out16).all())
+
+
+def test_precomputed_update_gives_the_same_result_and_is_checked():
+    """``update=mask_update(...)`` computed beforehand changes nothing; a pair of the wrong
+    shape is refused with a message naming ``update``."""
+    from pconv_torch.partial_conv import mask_update
+
+    torch.manual_seed(0)
+    layer = PartialConv2d(5, 4, 3, stride=2, padding=1)
+    x = torch.randn(2, 5, 9, 9)
+    mask = (torch.rand(2, 1, 9, 9) > 0.5).float()
+    update = layer.mask_update(mask)
+    assert all(torch.equal(a, b) for a, b in zip(update, mask_update(mask, 5, 3, 2, 1)))
+    out, new_mask = layer(x, mask)
+    out_u, new_mask_u = layer(x, mask, update=update)
+    assert torch.equal(out, out_u) and torch.equal(new_mask, new_mask_u)
+    with pytest.raises(ValueError, match="update must be"):
+        layer(x, mask, update=(update[0][..., :-1], update[1]))
+    with pytest.raises(ValueError, match="update must be"):
+        layer(x, mask, update=update[0])
