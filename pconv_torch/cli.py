@@ -68,23 +68,12 @@ def _check_device(name: str | None) -> str | None:
     (checked before any checkpoint is read, so the message names the device, not the file)."""
     if name is None:
         return None
+    from .inference import check_device
+
     try:
-        dev = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise CommandError(f"--device {name}: unknown device (use cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise CommandError(f"--device {name}: CUDA is not available on this machine "
-                               "(use --device cpu)")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise CommandError(f"--device {name}: this machine has "
-                               f"{torch.cuda.device_count()} CUDA device(s)")
-    elif dev.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise CommandError(f"--device {name}: MPS is not available on this machine")
-    elif dev.type != "cpu":
-        raise CommandError(f"--device {name}: device type {dev.type!r} is not supported "
-                           "(use cpu or cuda)")
+        check_device(name, "--device")
+    except ValueError as e:
+        raise CommandError(str(e)) from None
     return name
 
 

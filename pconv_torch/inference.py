@@ -8,13 +8,15 @@ regions closer than a few pixels merged) it:
 
 1. takes a square *context window* centred on the hole's bounding box, twice the box's larger
    side but at least the model's scale (so the hole covers at most half the window, as in
-   training), shifted to lie inside the image;
+   training), shifted to lie inside the image (a hole too long for one window, such as a strip
+   across a panorama or a frame, gets a row or grid of overlapping windows);
 2. resizes the window to the model's scale (area averaging for the image; a pixel of the small
    mask is a hole if any pixel it covers is one), fills it with the generator;
 3. resizes the fill back to the window (bicubic) and pastes it into the hole's pixels only;
 4. with ``blend="poisson"`` (the default of :func:`inpaint`), blends the fill into the hole's
    surroundings (:func:`poisson_blend`): the post-processing Iizuka et al. apply to their
-   completion network's output.
+   completion network's output. Its memory is bounded: holes of more than
+   :data:`BLEND_MAX_UNKNOWNS` pixels are blended at reduced resolution, exactly near their edge.
 
 Memory and time therefore depend on the number of holes, not on the photograph's size: one
 window costs one generator pass at the model's scale plus the window's pixels. A hole larger
@@ -34,6 +36,8 @@ orientation, each by its own; PIL images passed in are used as stored.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import os
 from pathlib import Path
 
@@ -43,7 +47,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 from scipy import ndimage
 
-__all__ = ["inpaint", "read_image", "fill_holes", "context_windows", "poisson_blend"]
+__all__ = ["inpaint", "read_image", "fill_holes", "context_windows", "poisson_blend",
+           "check_device"]
 
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, as PIL's convert("L")
@@ -61,7 +66,7 @@ def _pixels(image) -> np.ndarray:
     pixels. Arrays are returned as they are (checked by :func:`_rgb01`).
     """
     if not isinstance(image, Image.Image):
-        return np.asarray(image)
+        return _array(image, "image")
     mode = image.mode
     if mode in _EXPANDED_MODES:
         target = _EXPANDED_MODES[mode]
@@ -78,6 +83,18 @@ def _pixels(image) -> np.ndarray:
         return a.astype(np.uint16)
     raise ValueError(f"image mode {mode} is not supported (known pixels could not be returned "
                      "unchanged); convert it to RGB first")
+
+
+def _array(x, what: str) -> np.ndarray:
+    """An array, or a torch tensor (detached, on the CPU), as a NumPy array; TypeError naming
+    ``what`` for tensor dtypes NumPy has no equivalent of (bfloat16)."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+        if x.dtype == torch.bfloat16:
+            raise TypeError(f"{what} must be uint8, uint16 or float, got a torch.bfloat16 "
+                            "tensor; convert it with .float()")
+        return x.numpy()
+    return np.asarray(x)
 
 
 def _rgb01(a: np.ndarray) -> np.ndarray:
@@ -160,11 +177,14 @@ def _hole_array(mask, shape) -> np.ndarray:
 
         hole = mask_from_image(mask)[0].numpy() < 0.5
     else:
-        m = np.asarray(mask)
+        m = _array(mask, "mask")
         if m.ndim == 3 and m.shape[0] == 1:
             m = m[0]
         if m.ndim != 2:
             raise ValueError(f"mask must be (H, W), non-zero = fill; got shape {m.shape}")
+        if np.issubdtype(m.dtype, np.inexact) and not np.isfinite(m).all():
+            raise ValueError("mask contains NaN or infinite values (non-zero = fill, zero = "
+                             "keep: a NaN is neither)")
         hole = m != 0
     if hole.shape != tuple(shape):
         raise ValueError(f"mask is {hole.shape[1]}x{hole.shape[0]} but the image is "
@@ -181,7 +201,11 @@ def context_windows(hole: np.ndarray, scale: int, merge: int = 4) -> list[tuple[
 
     One window per connected hole region (regions within ``merge`` pixels of each other are
     merged): centred on the region's bounding box, ``side = max(scale, 2 * box side)``, capped
-    at the image's shorter side and shifted to lie inside the image.
+    at the image's shorter side and shifted to lie inside the image. A region that such a
+    window cannot cover (longer than the image's shorter side: a strip across a panorama, a
+    frame, a long scribble) is covered by a row or grid of overlapping tiles instead, each
+    ``max(scale, 2 * the box's shorter side)`` (capped likewise), keeping those that hold
+    hole pixels of the region.
 
     Args: hole (H, W) bool, True = fill; scale: the model's training size.
     """
@@ -189,13 +213,50 @@ def context_windows(hole: np.ndarray, scale: int, merge: int = 4) -> list[tuple[
     grown = ndimage.binary_dilation(hole, iterations=merge) if merge else hole
     labels, _ = ndimage.label(grown)
     out = []
-    for sl in ndimage.find_objects(labels):
+    for i, sl in enumerate(ndimage.find_objects(labels), start=1):
         y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
         side = min(max(scale, 2 * max(y1 - y0, x1 - x0)), h, w)
         top = int(np.clip((y0 + y1) / 2 - side / 2, 0, h - side))
         left = int(np.clip((x0 + x1) / 2 - side / 2, 0, w - side))
-        out.append((top, left, side))
+        region = hole[sl] & (labels[sl] == i)
+        ys, xs = np.nonzero(region)
+        ys, xs = ys + y0, xs + x0
+        if (ys.min() >= top and ys.max() < top + side and xs.min() >= left
+                and xs.max() < left + side):
+            out.append((top, left, side))
+            continue
+        out.extend(_tiles(region, y0, x0, scale, h, w))
     return out
+
+
+def _tiles(region: np.ndarray, y0: int, x0: int, scale: int, h: int, w: int):
+    """Overlapping square windows ``(top, left, side)`` covering every True pixel of
+    ``region`` (a (bh, bw) bool crop of an (h, w) image at ``(y0, x0)``)."""
+    ys, xs = np.nonzero(region)
+    by0, by1, bx0, bx1 = ys.min() + y0, ys.max() + y0 + 1, xs.min() + x0, xs.max() + x0 + 1
+    side = min(max(scale, 2 * min(by1 - by0, bx1 - bx0)), h, w)
+
+    def starts(lo, hi, size):  # evenly spread windows of `side` covering [lo, hi) in [0, size)
+        if hi - lo <= side:
+            return [int(np.clip((lo + hi) / 2 - side / 2, 0, size - side))]
+        n = -(-(hi - lo) // side)  # steps of at most `side`: no gap
+        return sorted({int(round(v)) for v in np.linspace(lo, hi - side, n)})
+
+    tiles = []
+    for top in starts(by0, by1, h):
+        for left in starts(bx0, bx1, w):
+            r = region[max(top - y0, 0):max(top + side - y0, 0),
+                       max(left - x0, 0):max(left + side - x0, 0)]
+            if r.any():
+                tiles.append((top, left, side))
+    return tiles
+
+
+# Largest number of hole pixels blended by one exact sparse solve (a 256x256 hole); larger
+# holes are blended at reduced resolution with an exact band along their edge, so the blend's
+# memory is bounded whatever the hole's size (README, "Inpaint a photograph").
+BLEND_MAX_UNKNOWNS = 1 << 16
+BLEND_BAND = 8  # width in pixels of the exact band along a large hole's edge
 
 
 def poisson_blend(fill: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -212,40 +273,124 @@ def poisson_blend(fill: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.n
     colour cast) is removed: the result meets the known pixels continuously. Outside the hole
     the result is ``image``. One sparse solve per picture (all channels at once).
 
+    A hole of more than :data:`BLEND_MAX_UNKNOWNS` pixels is solved in two bounded steps
+    instead: the correction ``f - fill`` (a smooth, harmonic function) at a resolution reduced
+    by the smallest integer factor that brings the hole under that size, enlarged bilinearly;
+    then the exact equation again in the band of hole pixels within :data:`BLEND_BAND` pixels
+    of the known ones (at most :data:`BLEND_MAX_UNKNOWNS` of them at a time), with the
+    enlarged solution as the band's inner boundary.
+
     Args:
         fill, image: (H, W, C) float arrays; hole: (H, W) bool, True = fill.
     Returns: (H, W, C) float array, clipped to [0, 1].
     """
+    hole = np.asarray(hole, bool)
+    n = int(np.count_nonzero(hole))
+    if n <= BLEND_MAX_UNKNOWNS:
+        out = np.array(image, dtype=np.float64, copy=True)
+        if n:
+            out[hole] = _poisson_solve(np.asarray(fill, np.float64), out, hole, hole)
+        return np.clip(out, 0.0, 1.0)
+    out = np.array(image, dtype=np.result_type(image, np.float32), copy=True)
+    _blend_large(fill, out, hole)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _poisson_solve(fill, image, unknown, guided) -> np.ndarray:
+    """Values at the ``unknown`` pixels (row-major order), (K, C) float64, solving
+    sum_q (f_p - f_q) = sum_{q in guided} (fill_p - fill_q) for every unknown p (4-neighbours
+    inside the array), with f_q = image_q at neighbours that are not unknown.
+
+    A connected part of ``unknown`` with no neighbour outside it (a window that is all hole)
+    has no level to meet: it gets ``fill``'s values.
+
+    Args: fill, image (H, W, C); unknown, guided (H, W) bool, unknown within guided.
+    """
     import scipy.sparse as sparse
     from scipy.sparse.linalg import splu
 
-    h, w = hole.shape
-    ys, xs = np.nonzero(hole)
+    labels, parts = ndimage.label(unknown)
+    anchored = np.unique(labels[ndimage.binary_dilation(~unknown) & unknown])
+    if len(anchored) < parts:  # solve the parts that meet known pixels, keep fill elsewhere
+        values = np.array(fill[unknown], np.float64)
+        solvable = np.isin(labels, anchored) & unknown
+        if solvable.any():
+            values[solvable[unknown]] = _poisson_solve(fill, image, solvable, guided)
+        return values
+    del labels
+    h, w = unknown.shape
+    ys, xs = np.nonzero(unknown)
     n = len(ys)
-    out = np.array(image, dtype=np.float64, copy=True)
-    if n == 0:
-        return out
     index = np.full((h, w), -1, np.int64)
     index[ys, xs] = np.arange(n)
-    fill = np.asarray(fill, np.float64)
     diag = np.zeros(n)
-    rhs = np.zeros((n, out.shape[2]))
+    rhs = np.zeros((n, image.shape[2]))
     rows, cols = [np.arange(n)], [np.arange(n)]
     for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):
         qy, qx = ys + dy, xs + dx
         inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
         p, qy, qx = np.nonzero(inside)[0], qy[inside], qx[inside]
         diag[p] += 1
-        in_hole = hole[qy, qx]
-        ph, pk = p[in_hole], p[~in_hole]
-        rows.append(ph)
-        cols.append(index[qy[in_hole], qx[in_hole]])
-        rhs[ph] += fill[ys[ph], xs[ph]] - fill[qy[in_hole], qx[in_hole]]
-        rhs[pk] += out[qy[~in_hole], qx[~in_hole]]
+        in_u, in_g = unknown[qy, qx], guided[qy, qx]
+        pg, pk = p[in_g], p[~in_u]
+        rows.append(p[in_u])
+        cols.append(index[qy[in_u], qx[in_u]])
+        rhs[pg] += (np.asarray(fill[ys[pg], xs[pg]], np.float64)
+                    - fill[qy[in_g], qx[in_g]])
+        rhs[pk] += image[qy[~in_u], qx[~in_u]]
     data = np.concatenate([diag] + [-np.ones(len(r)) for r in rows[1:]])
     a = sparse.csc_matrix((data, (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
-    out[ys, xs] = splu(a).solve(rhs)
-    return np.clip(out, 0.0, 1.0)
+    return splu(a).solve(rhs)
+
+
+def _blend_large(fill, out, hole) -> None:
+    """:func:`poisson_blend` of a hole larger than :data:`BLEND_MAX_UNKNOWNS`, unclipped, in
+    place: ``out`` (H, W, C) float, the image, gets the blended hole; fill (H, W, C); hole
+    (H, W) bool."""
+    k = int(np.ceil(np.sqrt(np.count_nonzero(hole) / BLEND_MAX_UNKNOWNS)))
+    while True:  # the coarse hole also counts the blocks the hole only touches
+        ys, xs = np.nonzero(hole)  # the hole's box with a margin of known blocks around it
+        top, left = max(ys.min() - 2 * k, 0), max(xs.min() - 2 * k, 0)
+        box = np.s_[top:ys.max() + 2 * k + 1, left:xs.max() + 2 * k + 1]
+        del ys, xs
+        h, w = hole[box].shape
+        hs, ws = -(-h // k), -(-w // k)
+        coarse_hole = np.zeros((hs * k, ws * k), bool)
+        coarse_hole[:h, :w] = hole[box]
+        coarse_hole = coarse_hole.reshape(hs, k, ws, k).any(axis=(1, 3))
+        if np.count_nonzero(coarse_hole) <= BLEND_MAX_UNKNOWNS:
+            break
+        k += 1
+    image, region, fill = out[box], hole[box], np.asarray(fill[box], out.dtype)
+    c = out.shape[2]
+    # the mismatch image - fill, averaged over the known pixels of each fully known block
+    known = np.zeros((hs * k, ws * k), np.float32)
+    known[:h, :w] = ~region
+    d = np.zeros((hs * k, ws * k, c), np.float32)
+    d[:h, :w] = (image - fill) * known[:h, :w, None]
+    count = known.reshape(hs, k, ws, k).sum(axis=(1, 3))
+    coarse = d.reshape(hs, k, ws, k, c).sum(axis=(1, 3)) / np.maximum(count, 1)[..., None]
+    del d, known
+    coarse = coarse.astype(np.float64)
+    coarse[coarse_hole] = _poisson_solve(np.zeros_like(coarse), coarse, coarse_hole, coarse_hole)
+    # enlarged bilinearly (sample i of the coarse grid sits at the centre of its block)
+    t = torch.from_numpy(coarse.astype(np.float32)).permute(2, 0, 1)[None]
+    correction = F.interpolate(t, scale_factor=k, mode="bilinear", align_corners=False)
+    image[region] = fill[region] + correction[0].permute(1, 2, 0).numpy()[:h, :w][region]
+    del t, correction, coarse
+    # the exact equation in the band along the edge, tile by tile of bounded size
+    band = region & ndimage.binary_dilation(~region, iterations=BLEND_BAND)
+    step = max(BLEND_BAND * 4, int(np.sqrt(BLEND_MAX_UNKNOWNS)))
+    for ty in range(0, h, step):
+        for tx in range(0, w, step):
+            u = band[ty:ty + step, tx:tx + step]
+            if not u.any():
+                continue
+            m = np.s_[max(ty - 1, 0):ty + step + 1, max(tx - 1, 0):tx + step + 1]
+            unknown = np.zeros(region[m].shape, bool)
+            iy, ix = ty - m[0].start, tx - m[1].start
+            unknown[iy:iy + u.shape[0], ix:ix + u.shape[1]] = u
+            image[m][unknown] = _poisson_solve(fill[m], image[m], unknown, region[m])
 
 
 def _resize(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
@@ -255,6 +400,55 @@ def _resize(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
     if mode == "area":
         return F.interpolate(x, size=(size, size), mode="area")
     return F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False)
+
+
+def check_device(device, what: str = "device") -> torch.device:
+    """``device`` (a name or ``torch.device``) as a ``torch.device``; ValueError starting
+    ``"{what} {device}: "`` when it is unknown or this machine does not have it."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"{what} {device}: unknown device (use cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{what} {device}: CUDA is not available on this machine "
+                             "(use cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"{what} {device}: this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"{what} {device}: MPS is not available on this machine")
+    elif dev.type != "cpu":
+        raise ValueError(f"{what} {device}: device type {dev.type!r} is not supported "
+                         "(use cpu or cuda)")
+    return dev
+
+
+@contextlib.contextmanager
+def _evaluating(generator, device):
+    """The generator in eval mode, float32, on ``device``, leaving the caller's module as it
+    was: a module already there in float32 has its modes switched back afterwards; any other
+    is copied (a generator is a few MB). Callables that are not modules are used as given."""
+    if not isinstance(generator, torch.nn.Module):
+        yield generator
+        return
+    tensors = [*generator.parameters(), *generator.buffers()]
+    if any(t.is_meta for t in tensors):
+        raise ValueError("model has no weights (its tensors are on the meta device); load "
+                         "them before inpainting")
+    dev = torch.device(device)
+    here = all(t.device.type == dev.type and (dev.index is None or t.device.index == dev.index)
+               for t in tensors)
+    if not here or any(t.is_floating_point() and t.dtype != torch.float32 for t in tensors):
+        generator = copy.deepcopy(generator).to(device=dev, dtype=torch.float32)
+    modes = [(m, m.training) for m in generator.modules()]
+    generator.eval()
+    try:
+        yield generator
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 @torch.no_grad()
@@ -278,7 +472,12 @@ def fill_holes(generator, image: np.ndarray, hole: np.ndarray, scale: int, devic
         big = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="reflect" if min(h, w) > 1 else "edge")
         big_hole = np.pad(hole, ((0, ph), (0, pw)), mode="constant")
         return fill_holes(generator, big, big_hole, scale, device, blend)[:h, :w]
-    generator.eval()
+    with _evaluating(generator, device) as generator:
+        return _fill_windows(generator, out, hole, scale, device, blend)
+
+
+def _fill_windows(generator, out, hole, scale, device, blend) -> np.ndarray:
+    """The loop of :func:`fill_holes` over the context windows, filling ``out`` in place."""
     for top, left, side in context_windows(hole, scale):
         win = torch.from_numpy(np.ascontiguousarray(
             out[top:top + side, left:left + side].transpose(2, 0, 1)))[None]
@@ -317,8 +516,10 @@ def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson"
         model: a shipped model's name (see :func:`pconv_torch.pretrained`), a training run
             directory or checkpoint file (:func:`pconv_torch.checkpoint.load_generator`), a
             generator module, or None for the default shipped model
-            (:func:`pconv_torch.shipped.default_model_name`: ``full``).
-        device: where the generator runs.
+            (:func:`pconv_torch.shipped.default_model_name`: ``full``). A module passed in is
+            left as it was (device, dtype, train / eval mode): it runs in eval mode, and on a
+            float32 copy where it lives on another device or in another dtype.
+        device: where the generator runs (ValueError if this machine does not have it).
         blend: ``"poisson"`` (default) blends each fill into its surroundings
             (:func:`poisson_blend`); None pastes the generator's fill as it is.
         method: None (a generator), or the name of a classical method of
@@ -350,6 +551,7 @@ def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson"
         valid = torch.from_numpy((~hole).astype(np.float32))[None]
         fill = BASELINES[method](torch.from_numpy(arr).permute(2, 0, 1) * valid, valid)
         return _merge(pixels, fill.permute(1, 2, 0).numpy(), hole)
+    check_device(device)
     if model is None or (isinstance(model, str) and model in pretrained()):
         model = pretrained(model or default_model_name())
     elif isinstance(model, (str, os.PathLike)):
@@ -359,7 +561,20 @@ def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson"
         from .checkpoint import load_generator
 
         model = load_generator(model)
-    # the scale it was trained at (shipped models and load_generator record it)
-    scale = int(getattr(model, "image_size", 0)) or 2 ** (model.depth + 2)
-    filled = fill_holes(model.to(device), arr, hole, scale, device, blend)
-    return _merge(pixels, filled, hole)
+    return _merge(pixels, fill_holes(model, arr, hole, _scale(model), device, blend), hole)
+
+
+def _scale(model) -> int:
+    """The side a generator module was trained at (shipped models and ``load_generator``
+    record it as ``image_size``; else ``2**(depth + 2)``); TypeError naming ``model`` for
+    anything that is not a generator."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a shipped model's name, a run directory or checkpoint, "
+                        f"or a generator module; got {type(model).__name__}")
+    size, depth = getattr(model, "image_size", None), getattr(model, "depth", None)
+    if isinstance(size, int) and size > 0:
+        return size
+    if isinstance(depth, int) and depth >= 0:
+        return 2 ** (depth + 2)
+    raise TypeError(f"model: a {type(model).__name__} is not an inpainting generator (it has "
+                    "neither image_size nor depth); pass a pconv_torch Generator")

@@ -131,6 +131,28 @@ def _entry(name: str, man: dict) -> dict:
     return models[name]
 
 
+def _check_entry(name: str, entry, where: Path) -> None:
+    """ValueError naming the manifest ``where`` and model ``name`` unless ``entry`` has the
+    fields :func:`pretrained` reads, of the right types, and a generator configuration that
+    :class:`~pconv_torch.networks.Generator` accepts."""
+    import inspect
+
+    from .networks import Generator
+
+    bad = f"{where}: model {name!r}: "
+    if not isinstance(entry, dict):
+        raise ValueError(bad + "entry is not a table")
+    for key, kind in (("file", str), ("sha256", str), ("image_size", int), ("generator", dict)):
+        if not isinstance(entry.get(key), kind):
+            raise ValueError(bad + (f"no {key!r} field" if key not in entry else
+                                    f"{key!r} must be a {kind.__name__}"))
+    known = set(inspect.signature(Generator).parameters) - {"fill"}
+    unknown = sorted(set(entry["generator"]) - known)
+    if unknown:
+        raise ValueError(bad + f"unknown generator option {unknown[0]!r} (known: "
+                         f"{', '.join(sorted(known))})")
+
+
 def pretrained(name: str | None = None, weights_dir=None):
     """``pretrained()``: the sorted list of shipped model names.
     ``pretrained(name)``: that :class:`~pconv_torch.networks.Generator`, in eval mode on the
@@ -146,6 +168,7 @@ def pretrained(name: str | None = None, weights_dir=None):
     if name is None:
         return sorted(man["models"])
     entry = _entry(name, man)
+    _check_entry(name, entry, Path(weights_dir or WEIGHTS_DIR) / MANIFEST)
     path = Path(weights_dir or WEIGHTS_DIR) / entry["file"]
     if not path.is_file():
         raise ValueError(f"{path}: weights file of pretrained model {name!r} is missing")
@@ -157,7 +180,11 @@ def pretrained(name: str | None = None, weights_dir=None):
         state = load_file(str(path))
     except Exception as e:  # safetensors raises its own error types
         raise ValueError(f"{path}: unreadable safetensors file ({e})") from None
-    g = Generator(**entry["generator"], fill=state["fill"].tolist())
+    try:
+        g = Generator(**entry["generator"], fill=state["fill"].tolist())
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: cannot build the manifest's generator {entry['generator']} "
+                         f"({type(e).__name__}: {e})") from None
     try:
         g.load_state_dict(state)
     except RuntimeError as e:

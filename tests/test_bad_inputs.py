@@ -313,6 +313,77 @@ def test_inpaint_returns_known_pixels_and_alpha_unchanged(tiny_generator, image)
         np.testing.assert_array_equal(got[..., 3], want[..., 3])
 
 
+def _nan_mask():
+    m = _hole().astype(np.float32)
+    m[0, 0] = np.nan  # a known pixel
+    return m
+
+
+def _manifest(tmp_path, edit):
+    """A weights folder holding the shipped ``full`` model with its manifest entry edited."""
+    import json
+    import shutil
+
+    import pconv_torch.shipped as shipped
+
+    man = shipped.manifest()
+    entry = man["models"]["full"]
+    shutil.copy(shipped.WEIGHTS_DIR / entry["file"], tmp_path / entry["file"])
+    edit(entry)
+    (tmp_path / "manifest.json").write_text(json.dumps({"models": {"full": entry}}))
+    return tmp_path
+
+
+# (id, call(tiny_generator, monkeypatch, tmp_path), exception, message fragment)
+API_ROWS = [
+    ("linear-model", lambda g, mp, tmp: inference.inpaint(_photo(), _hole(),
+                                                          model=torch.nn.Linear(3, 3)),
+     TypeError, "model: a Linear is not an inpainting generator"),
+    ("lambda-model", lambda g, mp, tmp: inference.inpaint(_photo(), _hole(), model=lambda x, m: x),
+     TypeError, "model must be .* got function"),
+    ("int-model", lambda g, mp, tmp: inference.inpaint(_photo(), _hole(), model=3), TypeError,
+     "model must be"),
+    ("cuda-without-cuda", lambda g, mp, tmp: (mp.setattr(torch.cuda, "is_available", lambda: False),
+                                              inference.inpaint(_photo(), _hole(), model=g,
+                                                                device="cuda")),
+     ValueError, "device cuda: CUDA is not available"),
+    ("unknown-device", lambda g, mp, tmp: inference.inpaint(_photo(), _hole(), model=g,
+                                                            device="tpu"),
+     ValueError, "device tpu: unknown device"),
+    ("nan-in-float-mask", lambda g, mp, tmp: inference.inpaint(_photo(), _nan_mask(), model=g),
+     ValueError, "mask contains NaN"),
+    ("bfloat16-image", lambda g, mp, tmp: inference.inpaint(
+        torch.zeros(H, W, 3, dtype=torch.bfloat16), _hole(), model=g), TypeError,
+     "image must be .*bfloat16"),
+    ("manifest-unknown-key", lambda g, mp, tmp: __import__("pconv_torch").pretrained(
+        "full", weights_dir=_manifest(tmp, lambda e: e["generator"].update(colour=1))),
+     ValueError, "manifest.json: model 'full': unknown generator option 'colour'"),
+    ("manifest-no-sha256", lambda g, mp, tmp: __import__("pconv_torch").pretrained(
+        "full", weights_dir=_manifest(tmp, lambda e: e.pop("sha256"))),
+     ValueError, "manifest.json: model 'full': no 'sha256' field"),
+    ("manifest-bad-width", lambda g, mp, tmp: __import__("pconv_torch").pretrained(
+        "full", weights_dir=_manifest(tmp, lambda e: e["generator"].update(width="wide"))),
+     ValueError, "cannot build the manifest's generator"),
+]
+
+
+@pytest.mark.parametrize("call, error, fragment", [r[1:] for r in API_ROWS],
+                         ids=[r[0] for r in API_ROWS])
+def test_inpaint_api_errors_name_the_argument(tiny_generator, monkeypatch, tmp_path, call, error,
+                                              fragment):
+    with pytest.raises(error, match=fragment) as e:
+        call(tiny_generator, monkeypatch, tmp_path)
+    assert type(e.value) is error and "\n" not in str(e.value)
+
+
+def test_a_tensor_that_requires_grad_is_taken_as_its_values(tiny_generator):
+    image = torch.from_numpy(_photo().astype(np.float32) / 255).requires_grad_()
+    mask = torch.from_numpy(_hole().astype(np.float32)).requires_grad_()
+    got = inference.inpaint(image, mask, model=tiny_generator)
+    want = inference.inpaint(_photo().astype(np.float32) / 255, _hole(), model=tiny_generator)
+    assert np.array_equal(got, want)
+
+
 def test_inpaint_refuses_a_nan_generator(tiny_generator):
     with pytest.raises(ValueError, match="NaN or infinite"):
         inference.inpaint(_photo(), _hole(), model=_nan_generator(tiny_generator))

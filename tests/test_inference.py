@@ -262,3 +262,150 @@ def test_poisson_blend_removes_an_offset_and_keeps_the_texture():
     assert np.allclose(flat, 0.7)                 # a flat surrounding gives a flat fill
     with pytest.raises(ValueError, match="blend"):
         inference.fill_holes(None, image.astype(np.float32), hole, 32, blend="laplace")
+
+
+# ---- holes of any shape are filled everywhere --------------------------------------------------
+class _ConstantGenerator(torch.nn.Module):
+    """Fills every pixel with 0.25 (64 in 8 bits): a fill no known pixel of the test has."""
+    image_size = 32
+
+    def forward(self, x, mask):  # (N, 3, S, S), (N, 1, S, S) -> (N, 3, S, S)
+        return torch.full_like(x, 0.25)
+
+
+def _strip(h, w):
+    hole = np.zeros((h, w), bool)
+    hole[h // 2:h // 2 + max(3, h // 15), w // 20:w - w // 20] = True
+    return hole
+
+
+def _column(h, w):
+    return _strip(w, h).T
+
+
+def _frame(h, w):
+    hole = np.ones((h, w), bool)
+    hole[3:-3, 3:-3] = False
+    return hole
+
+
+def _caption(h, w):  # a strip across the bottom, from edge to edge
+    hole = np.zeros((h, w), bool)
+    hole[-max(4, h // 12):-2, :] = True
+    return hole
+
+
+def _scribble(h, w):  # a random walk, 5 pixels thick, across most of the image
+    rng = np.random.default_rng(h * w)
+    hole = np.zeros((h, w), bool)
+    y, x = h // 2, 2
+    for _ in range(4 * (h + w)):
+        hole[max(y - 2, 0):y + 3, max(x - 2, 0):x + 3] = True
+        y = int(np.clip(y + rng.integers(-2, 3), 0, h - 1))
+        x = int(np.clip(x + rng.integers(-1, 3), 0, w - 1))
+    return hole
+
+
+def _touching_squares(h, w):  # a chain of squares, each touching the next, along the diagonal
+    hole = np.zeros((h, w), bool)
+    s = max(4, min(h, w) // 6)
+    for i in range(0, max(h, w), s):
+        hole[i * h // max(h, w):i * h // max(h, w) + s, i * w // max(h, w):i * w // max(h, w) + s] = True
+    return hole
+
+
+SHAPES = {"strip": _strip, "column": _column, "frame": _frame, "caption": _caption,
+          "scribble": _scribble, "touching-squares": _touching_squares}
+SIZES = [(300, 1200), (1200, 300), (128, 96), (480, 640), (40, 40), (24, 100)]
+
+
+@pytest.mark.parametrize("h, w", SIZES, ids=[f"{h}x{w}" for h, w in SIZES])
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_every_hole_pixel_is_filled_whatever_the_holes_shape(h, w, shape):
+    """No hole pixel keeps its input value (255, which neither the fill nor a blend of the
+    known pixels can give), with and without blending; known pixels stay as they were."""
+    hole = SHAPES[shape](h, w)
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 100, (h, w, 3), dtype=np.uint8)
+    image[hole] = 255
+    covered = np.zeros_like(hole)
+    for top, left, side in inference.context_windows(hole, 32):
+        assert 0 <= top <= h - side and 0 <= left <= w - side
+        covered[top:top + side, left:left + side] = True
+    assert covered[hole].all()
+    plain = inference.inpaint(image, hole, model=_ConstantGenerator(), blend=None)
+    assert (plain[hole] == 64).all()  # exactly the fill, everywhere in the hole
+    blended = inference.inpaint(image, hole, model=_ConstantGenerator())
+    for out in (plain, blended):
+        assert np.array_equal(out[~hole], image[~hole])
+        assert not (out[hole] == 255).any()
+
+
+# ---- Poisson blending of large holes: bounded, close to the exact solve --------------------------
+def test_a_large_hole_is_blended_at_reduced_resolution_close_to_the_exact_solve(monkeypatch):
+    rng = np.random.default_rng(0)
+    h, w = 120, 140
+    yy, xx = np.mgrid[0:h, 0:w] / 120
+    image = np.stack([0.3 + 0.4 * xx, 0.5 + 0.2 * np.sin(6 * yy), 0.2 + 0.3 * yy * xx], -1)
+    image += rng.random((h, w, 1)) * 0.05
+    hole = np.zeros((h, w), bool)
+    hole[15:105, 20:125] = True
+    fill = image + np.array([0.15, -0.1, 0.05]) + 0.05 * np.sin(20 * xx)[..., None]
+    exact = inference.poisson_blend(fill, image, hole)
+    monkeypatch.setattr(inference, "BLEND_MAX_UNKNOWNS", hole.sum() // 9)  # k = 3
+    solves = []
+    real = inference._poisson_solve
+    monkeypatch.setattr(inference, "_poisson_solve",
+                        lambda f, i, u, g: solves.append(int(u.sum())) or real(f, i, u, g))
+    approx = inference.poisson_blend(fill, image, hole)
+    assert solves and max(solves) <= hole.sum() // 9  # no solve larger than the bound
+    assert np.array_equal(approx[~hole], image[~hole])
+    err = np.abs(approx - exact)[hole]
+    assert err.mean() < 0.005 and err.max() < 0.03, (err.mean(), err.max())
+    edge = hole & ~np.pad(hole, 1)[2:, 1:-1]  # hole pixels just above a known one
+    assert np.abs(approx - exact)[edge].max() < 0.01  # no seam: the band is exact
+
+
+def test_a_hole_with_no_known_neighbour_in_its_window_keeps_the_fill():
+    fill = np.full((6, 6, 3), 0.3)
+    out = inference.poisson_blend(fill, np.zeros((6, 6, 3)), np.ones((6, 6), bool))
+    assert np.array_equal(out, fill)
+
+
+# ---- the caller's model is left as it was ----------------------------------------------------
+def test_inpaint_leaves_the_callers_model_as_it_was(tiny_generator):
+    import copy
+
+    image = np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    hole = np.zeros((40, 48), bool)
+    hole[10:20, 12:30] = True
+    want = inference.inpaint(image, hole, model=tiny_generator)
+    g = copy.deepcopy(tiny_generator).train()
+    g.layers[0].eval()  # a mixed state is restored as it was
+    modes = [m.training for m in g.modules()]
+    assert np.array_equal(inference.inpaint(image, hole, model=g), want)  # run in eval mode
+    assert [m.training for m in g.modules()] == modes
+    g64 = copy.deepcopy(tiny_generator).double()
+    assert np.array_equal(inference.inpaint(image, hole, model=g64), want)
+    assert next(g64.parameters()).dtype == torch.float64  # not cast in place
+    bf16 = copy.deepcopy(tiny_generator).to(torch.bfloat16)
+    assert inference.inpaint(image, hole, model=bf16).shape == image.shape
+    assert next(bf16.parameters()).dtype == torch.bfloat16
+    with torch.device("meta"):
+        meta = type(tiny_generator)(width=0.125)
+    with pytest.raises(ValueError, match="meta device"):
+        inference.inpaint(image, hole, model=meta)
+    assert next(meta.parameters()).is_meta
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+def test_inpaint_on_the_cpu_leaves_a_gpu_model_on_the_gpu(tiny_generator):
+    import copy
+
+    g = copy.deepcopy(tiny_generator).cuda()
+    image = np.zeros((40, 48, 3), np.uint8)
+    hole = np.zeros((40, 48), bool)
+    hole[10:20, 12:30] = True
+    out = inference.inpaint(image, hole, model=g, device="cpu")
+    assert next(g.parameters()).is_cuda and out.shape == image.shape
+    assert np.array_equal(out, inference.inpaint(image, hole, model=tiny_generator))
