@@ -5,7 +5,11 @@
    with no broken internal link, and without one request leaving the machine. At 1280 px, the
    width of a laptop or a projector, no code block, printed output or display equation is wider
    than the text column (it would scroll sideways), no paragraph is a Markdown table that was not
-   rendered (text starting with '|'), and every chapter shows at least one figure.
+   rendered (text starting with '|'), and every chapter shows at least one figure. Nothing that
+   is there for nbval shows (NBVAL markers, "what must hold" checks, sha256 fingerprints, rows of
+   "agree: True"), and no output cell is empty. At 390 px, a phone, no page scrolls sideways.
+   In chapter 3 the "draw a hole" piece (book/_static/pconv_draw_hole.js) redraws its masks
+   when a stroke is painted with the mouse.
 2. In JupyterLab started on 127.0.0.1, the mask-update explorer of notebooks/03_architecture.ipynb
    renders and redraws its figure when its "hole size" slider moves.
 
@@ -193,13 +197,12 @@ def artifacts_dir(tmp_path_factory) -> Path:
     return path
 
 
-# Console errors that come from the book's theme stack, not from the book, each matched exactly:
-# - sphinx-thebe 0.3.1 adds its inline config script twice to every page (thebe is disabled in
-#   book/_config.yml, so nothing depends on the second copy);
+# Console errors that come from the book's theme stack, not from the book, each matched exactly
+# (sphinx-thebe's inline script, which it adds twice, is deduplicated by book/_ext/pconv_book.py,
+# so "Identifier 'THEBE_JS_URL' has already been declared" is an error like any other):
 # - sphinx-book-theme seeds the colour mode from an empty localStorage as "", which
 #   pydata-sphinx-theme reports once before falling back to "auto" (every first visit).
 KNOWN_THEME_ERRORS = (
-    re.compile(r"^uncaught: (SyntaxError: )?Identifier 'THEBE_JS_URL' has already been declared$"),
     re.compile(r"^console: Got invalid theme mode: \. Resetting to auto\. \(\S*/_static/scripts/pydata-sphinx-theme\.js\S*\)$"),
 )
 
@@ -345,6 +348,19 @@ async (tolerance) => {
   const figures = [...article.querySelectorAll('img, svg')]
     .filter(el => !el.closest('button, a.headerlink, .headerlink, .copybtn, .toggle-button, summary'))
     .filter(el => el.getBoundingClientRect().width >= 32).length;
+  // What is visible (innerText skips folded <details> and hidden cells): nothing meant for nbval.
+  const visible = article.innerText;
+  const noise = [];
+  for (const [what, re] of [['an NBVAL marker', /NBVAL/], ['a "what must hold" check', /what must hold/i],
+                            ['a sha256 fingerprint', /sha256/i], ['"agree: True" rows', /agree: True[\\s\\S]*agree: True/]]) {
+    const m = visible.match(re);
+    if (m) noise.push(`${what}: ...${visible.slice(Math.max(0, m.index - 40), m.index + 60).replace(/\\s+/g, ' ')}...`);
+  }
+  // An output cell that shows nothing (a widget without its JavaScript, an empty stream).
+  const emptyOutputs = [...article.querySelectorAll('.cell_output')]
+    .filter(o => !o.closest('details:not([open])'))
+    .filter(o => o.getBoundingClientRect().height < 4 || (!o.innerText.trim() && !o.querySelector('img, svg, canvas, table, iframe, video')))
+    .map(o => describe(o.closest('.cell') || o) || '(no text)');
   // The page's text, code, outputs and typeset math left out.
   const clone = document.body.cloneNode(true);
   clone.querySelectorAll('pre, code, mjx-container, script, style, .cell_input, .cell_output').forEach(n => n.remove());
@@ -359,6 +375,8 @@ async (tolerance) => {
     outputImages: article.querySelectorAll('.cell_output img').length,
     figures,
     tooWide: [...tooWide, ...pastColumn],
+    noise,
+    emptyOutputs,
     rawTables,
     columnWidth: Math.round(column.width),
     prose: clone.innerText,
@@ -445,8 +463,99 @@ def test_book_page(entry, book_context, book_url, built_book, artifacts_dir):
                  for w in report["tooWide"]]
     if _is_chapter(entry) and report["figures"] == 0:
         problems.append("a chapter without a single figure (<img> or <svg>)")
+    problems += [f"meant for nbval, visible on the page: {n}" for n in report["noise"]]
+    problems += [f"an output cell that shows nothing, under: {e}" for e in report["emptyOutputs"]]
 
     assert not problems, f"{page_path} ({report['title']}):\n  " + "\n  ".join(problems)
+
+
+#: A phone held upright.
+PHONE_VIEWPORT = {"width": 390, "height": 844}
+
+PHONE_REPORT_JS = """
+async (tolerance) => {
+  const imgs = [...document.images];
+  await Promise.all(imgs.map(img => img.complete ? null :
+      new Promise(done => { img.addEventListener('load', done); img.addEventListener('error', done); })));
+  if (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise) await window.MathJax.startup.promise;
+  await document.fonts.ready;
+  const width = document.documentElement.clientWidth;
+  const describe = el => `${el.tagName.toLowerCase()}${el.className && typeof el.className === 'string' ? '.' + el.className.split(' ')[0] : ''}: `
+      + (el.textContent || '').replace(/\\s+/g, ' ').trim().slice(0, 60);
+  // Elements that reach past the right edge of the screen and are not inside a box that scrolls.
+  const scrolls = el => { for (let p = el.parentElement; p; p = p.parentElement) {
+      const o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll' || o === 'hidden') return true; }
+    return false; };
+  const culprits = [...document.querySelectorAll('article *')]
+    .filter(el => el.getBoundingClientRect().right > width + tolerance && !scrolls(el))
+    .slice(0, 5).map(describe);
+  return {scrollWidth: document.documentElement.scrollWidth, width, culprits};
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def phone_context(browser, book_url):
+    port = urlsplit(book_url).port
+    context = browser.new_context(viewport=PHONE_VIEWPORT, service_workers="block", is_mobile=True,
+                                  has_touch=True, device_scale_factor=2)
+    guard = NetworkGuard(context, allowed_ports={port})
+    yield context
+    context.close()
+
+
+@pytest.mark.parametrize("entry", BOOK_PAGES)
+def test_book_page_on_a_phone(entry, phone_context, book_url, built_book):
+    """At 390 px no page scrolls sideways (wide tables and code scroll inside their own box)."""
+    page = phone_context.new_page()
+    try:
+        page.goto(book_url + _html_of(entry), wait_until="load", timeout=PAGE_TIMEOUT_MS)
+        report = page.evaluate(PHONE_REPORT_JS, OVERFLOW_TOLERANCE_PX)
+    finally:
+        page.close()
+    assert report["scrollWidth"] <= report["width"] + OVERFLOW_TOLERANCE_PX, (
+        f"{_html_of(entry)} scrolls sideways at {PHONE_VIEWPORT['width']} px: the page is "
+        f"{report['scrollWidth']} px wide; past the edge: {report['culprits']}")
+
+
+DRAW_HOLE_PAGE = "notebooks/03_architecture.html"
+
+
+def test_draw_hole_reacts_to_a_drag(book_context, book_url, built_book, artifacts_dir):
+    """Chapter 3's piece runs in the static page: painting a stroke changes every encoder mask."""
+    context, guard = book_context
+    guard.reset()
+    page = context.new_page()
+    watch = PageWatch(page, ignore=KNOWN_THEME_ERRORS)
+    try:
+        page.goto(book_url + DRAW_HOLE_PAGE, wait_until="load", timeout=PAGE_TIMEOUT_MS)
+        piece = page.locator(".pconv-draw-hole")
+        assert piece.count() == 1, "chapter 3 has no draw-hole piece"
+        page.wait_for_function("document.querySelector('.pconv-draw-hole').dataset.holes !== undefined",
+                               timeout=PAGE_TIMEOUT_MS)
+        assert page.locator(".pconv-draw-hole canvas.pconv-dh-layer").count() == 10
+        page.locator(".pconv-draw-hole button[data-action='clear']").click()
+        assert piece.get_attribute("data-holes") == ",".join(["0"] * 10)
+        canvas = page.locator(".pconv-draw-hole canvas.pconv-dh-paint")
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        page.mouse.move(box["x"] + 0.15 * box["width"], box["y"] + 0.5 * box["height"])
+        page.mouse.down()
+        for t in range(1, 31):
+            page.mouse.move(box["x"] + (0.15 + 0.025 * t) * box["width"],
+                            box["y"] + (0.5 + 0.01 * t) * box["height"])
+        page.mouse.up()
+        holes = [int(v) for v in piece.get_attribute("data-holes").split(",")]
+        page.locator(".pconv-draw-hole button[data-action='square 96']").click()
+        square = [int(v) for v in piece.get_attribute("data-holes").split(",")]
+        piece.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts_dir / "draw_hole.png"), full_page=False)
+    finally:
+        page.close()
+    assert holes[0] > 0, f"a painted stroke left no hole after block 0: {holes}"
+    assert square[:4] == sorted(square[:4], reverse=True) and square[-1] > 0, square  # 96 never closes
+    assert square != holes
+    assert not watch.errors, watch.errors
 
 
 def _is_chapter(entry: str) -> bool:
