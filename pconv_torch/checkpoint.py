@@ -97,13 +97,21 @@ def _digest_record(body: dict) -> dict:
             "fields": _fields_digest(body)}
 
 
-def _verify_digests(state: dict, path: Path) -> None:
+def _verify_digests(state: dict, path: Path, allow_unverified: bool = False) -> None:
     """Check every tensor (and the other fields) of a loaded checkpoint against the digests
-    stored by :func:`save_checkpoint`; ValueError naming ``path`` and the first bad tensor."""
+    stored by :func:`save_checkpoint`; ValueError naming ``path`` and the first bad tensor.
+    A checkpoint without digests is refused unless ``allow_unverified`` (then a warning)."""
     record = state.get("digests")
     if record is None:
-        warnings.warn(f"{path}: checkpoint without digests (written by an older pconv_torch): "
-                      "its tensors cannot be verified; saving it again adds them", stacklevel=3)
+        if not allow_unverified:
+            raise ValueError(f"{path}: checkpoint without digests: its tensors cannot be "
+                             "verified (it was altered, or written by an older pconv_torch); "
+                             "load it only if you trust the file, with allow_unverified=True "
+                             "(command line: --allow-unverified-checkpoint), and save it "
+                             "again with save_checkpoint to add them")
+        warnings.warn(f"{path}: checkpoint without digests loaded unverified "
+                      "(allow_unverified=True): its tensors may have been altered",
+                      stacklevel=4)
         return
     corrupt = f"{path}: corrupt checkpoint (altered or damaged after it was written): "
     if not (isinstance(record, dict) and record.get("algorithm") == "sha256"
@@ -188,13 +196,14 @@ def _resolve(path) -> Path:
     return path
 
 
-def load_checkpoint(path, map_location="cpu") -> dict:
+def load_checkpoint(path, map_location="cpu", allow_unverified: bool = False) -> dict:
     """Read a training checkpoint (``path`` may be the run's ``out_dir``) with
     ``torch.load(weights_only=True)``.
 
     Every tensor is checked against the SHA-256 digests stored by :func:`save_checkpoint`
     (a file altered or damaged after it was written is refused, naming the first bad tensor).
-    A checkpoint without digests (written before they were stored) loads with a warning.
+    A checkpoint without digests (altered, or written before they were stored) is refused
+    unless ``allow_unverified=True``, which loads it with a warning.
     The returned dict has the stored entries (module docstring) and ``config_obj``, the
     :class:`~pconv_torch.config.TrainConfig` of ``config``.
 
@@ -204,12 +213,14 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     """
     path = _resolve(path)
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's warnings (pickle protocol...): not ours to show
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # pickle / zip / EOF / unsupported global: all mean "not ours"
         raise ValueError(f"{path}: {_load_failure(e)}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path}: not a pconv training checkpoint (no '{FORMAT}' record)")
-    _verify_digests(state, path)
+    _verify_digests(state, path, allow_unverified)
     missing = [k for k in ("config", "generator", "discriminator", "step") if k not in state]
     if missing:
         raise ValueError(f"{path}: incomplete pconv training checkpoint (no {missing[0]!r} entry)")
@@ -260,13 +271,13 @@ def load_part(target, state: dict, key: str, path: Path) -> None:
                          f"{' '.join(str(e).split())[:500]}") from None
 
 
-def load_generator(path, map_location="cpu"):
+def load_generator(path, map_location="cpu", allow_unverified: bool = False):
     """The trained :class:`~pconv_torch.networks.Generator` from a training checkpoint
     (``path`` = file or ``out_dir``), in eval mode, with its ``fill`` buffer (training mean):
     the averaged weights when the run kept them (``ema`` > 0), else the trained ones.
-    Errors as :func:`load_checkpoint`."""
+    Errors (and ``allow_unverified``) as :func:`load_checkpoint`."""
     path = _resolve(path)
-    state = load_checkpoint(path, map_location)
+    state = load_checkpoint(path, map_location, allow_unverified)
     cfg = state["config_obj"]
     key = "generator_ema" if "generator_ema" in state else "generator"
     fill = state[key].get("fill") if isinstance(state[key], dict) else None
@@ -315,7 +326,7 @@ def set_rng_state(state: dict) -> None:
 # Fields that may change when a run is resumed (schedule length, bookkeeping, loader).
 _RESUMABLE = {"phase1_iters", "phase2_iters", "phase3_iters", "log_every", "sample_every",
               "checkpoint_every", "n_samples", "num_workers", "tensorboard", "amp", "cpu_amp",
-              "channels_last", "eval_every"}
+              "channels_last", "eval_every", "step_mode"}
 
 
 def check_resumable(old: dict, new: TrainConfig, path: Path) -> None:

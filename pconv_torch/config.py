@@ -25,6 +25,10 @@ import numpy as np
 from .masks import MaskChoice
 from .networks import ConvKind, NormKind
 
+# How a training step runs (pconv_torch.static_step): "eager" checks every loss on the host as
+# it goes; the others read nothing on the host inside a step.
+StepMode = typing.Literal["eager", "static", "compile", "cuda_graph"]
+
 __all__ = ["TrainConfig", "PRESETS", "ABLATIONS", "load_config", "ablation_config", "build_models"]
 
 # Sanity bounds on sizes (documented in TrainConfig): values past them are typos that
@@ -89,6 +93,11 @@ class TrainConfig:
     ``cpu_amp``: the same on the CPU where bf16 is native
     (:func:`~pconv_torch.runtime.cpu_has_fast_bf16`: AVX-512 BF16 or AMX; ignored elsewhere);
     ``channels_last`` (CUDA only): memory format of both networks and their inputs.
+    ``step_mode``: ``"eager"`` (default: each loss checked on the host as it is computed),
+    ``"static"`` (the same step without any host read: fused Adam skips a step whose loss is
+    not finite, and the run stops at the end of that log interval), ``"compile"`` (that step
+    compiled with ``torch.compile``) or ``"cuda_graph"`` (captured once per phase and
+    replayed; CUDA only); see :mod:`pconv_torch.static_step`. It may change when a run resumes.
 
     Construction normalises (``norm="none"`` -> None, ``betas`` -> a tuple of floats, ints
     in float fields -> float, NumPy integers -> int), then :meth:`validate` checks.
@@ -139,6 +148,7 @@ class TrainConfig:
     amp: bool = True
     cpu_amp: bool = False
     channels_last: bool = True
+    step_mode: StepMode = "eager"
 
     def __post_init__(self):
         if isinstance(self.norm, str) and self.norm.lower() in ("none", ""):
@@ -213,6 +223,8 @@ class TrainConfig:
         for name in ("log_every", "sample_every", "checkpoint_every", "n_samples"):
             if getattr(self, name) < 1:
                 bad(name, "must be >= 1")
+        if not 0 <= self.seed < 2 ** 32:
+            bad("seed", "must be in [0, 2**32) (the range NumPy's random generators accept)")
         for name, bound in _UPPER_BOUNDS.items():
             if getattr(self, name) > bound:
                 bad(name, f"must be <= {bound} (a bound on memory use)")

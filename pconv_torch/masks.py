@@ -396,13 +396,17 @@ def crop_boxes(x, boxes, box: int = 64):
     Returns:
         (N, C, box, box), same type as ``x`` (differentiable for tensors).
     """
-    b = boxes.tolist() if isinstance(boxes, torch.Tensor) else np.asarray(boxes).tolist()
-    if len(b) != len(x):
-        raise ValueError(f"{len(x)} images but {len(b)} boxes")
-    patches = [x[i, :, y : y + box, xx : xx + box] for i, (y, xx) in enumerate(b)]
+    if len(boxes) != len(x):
+        raise ValueError(f"{len(x)} images but {len(boxes)} boxes")
     if isinstance(x, torch.Tensor):
-        return torch.stack(patches)
-    return np.stack(patches)
+        # indices built on x's device: no host read of the corners (no synchronisation)
+        b = torch.as_tensor(boxes).to(x.device, torch.long)
+        offsets = torch.arange(box, device=x.device)
+        rows, cols = b[:, :1] + offsets, b[:, 1:] + offsets  # (N, box) each
+        n = torch.arange(len(x), device=x.device)[:, None, None]
+        return x[n, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
+    b = np.asarray(boxes).tolist()
+    return np.stack([x[i, :, y : y + box, xx : xx + box] for i, (y, xx) in enumerate(b)])
 
 
 # --------------------------------------------------------------------------------------

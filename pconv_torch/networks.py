@@ -203,10 +203,11 @@ class Generator(nn.Module):
             nn.init.zeros_(self.layers[-1].conv.weight)
             nn.init.zeros_(self.layers[-1].conv.bias)
 
-    def check_inputs(self, image: torch.Tensor, mask: torch.Tensor) -> None:
+    def check_inputs(self, image: torch.Tensor, mask: torch.Tensor, values: bool = True) -> None:
         """Raise ValueError with a clear message unless image (N, 3, H, W) and mask
-        (N, 1, H, W) fit the network, the mask is binary and the image finite (the one value
-        check of a forward pass: the layers inside run with ``check_inputs=False``)."""
+        (N, 1, H, W) fit the network and, with ``values``, the mask is binary and the image
+        finite (the one value check of a forward pass: the layers inside run with
+        ``check_inputs=False``; it reads the values, a device synchronisation)."""
         if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[1] != 3:
             shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
             raise ValueError(f"image must be (N, 3, H, W), got {shape}")
@@ -224,8 +225,9 @@ class Generator(nn.Module):
                 f"(depth={self.depth}), got {h}x{w}; pad the image (e.g. to "
                 f"{-(-max(h, 1) // f) * f}x{-(-max(w, 1) // f) * f}) and crop the output back"
             )
-        check_binary_mask(mask)
-        check_finite(image, "image")
+        if values:
+            check_binary_mask(mask)
+            check_finite(image, "image")
 
     @torch.no_grad()
     def mask_pyramid(self, mask: torch.Tensor):
@@ -263,10 +265,12 @@ class Generator(nn.Module):
             m = add(blk, m)
         return pyramid
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor, pyramid=None) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, pyramid=None,
+                check_values: bool = True) -> torch.Tensor:
         """G(I): image (N, 3, H, W), mask (N, 1, H, W) -> (N, 3, H, W); ``pyramid``: this mask's
-        :meth:`mask_pyramid`, when computed beforehand."""
-        self.check_inputs(image, mask)
+        :meth:`mask_pyramid`, when computed beforehand; ``check_values=False`` skips the
+        value checks (for inputs known to be valid: no host synchronisation)."""
+        self.check_inputs(image, mask, check_values)
         mask = mask.to(image.dtype)
         if pyramid is None:
             pyramid = self.mask_pyramid(mask)
@@ -339,9 +343,10 @@ class Discriminator(nn.Module):
         width: scales the conv filters (32, 64, 64, 128, 128) and the FC features (1024) by
             ``max(1, round(c * width))``.
 
-    ``forward(image, boxes=None)``: image (N, 3, image_size, image_size) in [0, 1];
-    boxes (N, 2) int top-left corners ``(y0, x0)`` of each local patch, e.g. from
+    ``forward(image, boxes=None, check_values=True)``: image (N, 3, image_size, image_size)
+    in [0, 1]; boxes (N, 2) int top-left corners ``(y0, x0)`` of each local patch, e.g. from
     ``pconv_torch.masks.local_boxes(masks, box=patch_size)``; required when ``local``.
+    ``check_values=False`` skips the check that every patch fits (a host read of the boxes).
     Returns logits (N,) (apply a sigmoid for D(I)).
     """
 
@@ -365,7 +370,7 @@ class Discriminator(nn.Module):
             self.local_branch = DiscriminatorBranch(filters[:4], patch_size, fc)
         self.head = nn.Linear(fc * (2 if self.local else 1), 1)
 
-    def forward(self, image: torch.Tensor, boxes=None) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, boxes=None, check_values: bool = True) -> torch.Tensor:
         s = self.image_size
         ok = isinstance(image, torch.Tensor) and image.ndim == 4
         if not ok or tuple(image.shape[1:]) != (3, s, s):
@@ -382,7 +387,7 @@ class Discriminator(nn.Module):
             b = torch.as_tensor(boxes)
             if tuple(b.shape) != (n, 2):
                 raise ValueError(f"boxes must be ({n}, 2) corners (y0, x0), got {tuple(b.shape)}")
-            if bool((b < 0).any()) or bool((b > s - p).any()):
+            if check_values and (bool((b < 0).any()) or bool((b > s - p).any())):
                 raise ValueError(f"box corners must lie in [0, {s - p}] so the {p}x{p} patch fits")
             patches = crop_boxes(image, b, box=p)
             feat = torch.cat([feat, self.local_branch(patches)], 1)

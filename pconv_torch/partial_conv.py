@@ -216,8 +216,15 @@ def _apply_mask(t, m, groups, out=None):
     """t * M for any mask form, t (N, C_in, H, W), m (N, 1|C_in|G, H, W) -> (N, C_in, H, W).
 
     Groups are multiplied slice by slice into one buffer (``out``; ``t`` itself for in-place),
-    so no C_in-channel mask is ever built.
+    so no C_in-channel mask is ever built. Under ``torch.compile`` (which cannot trace ``out=``
+    into a slice) it is written as products and a concatenation, which the compiler fuses.
     """
+    if torch.compiler.is_compiling():
+        if groups is None:
+            return t * m
+        starts = [sum(groups[:g]) for g in range(len(groups))]
+        return torch.cat([t[:, c0 : c0 + cg] * m[:, g : g + 1]
+                          for g, (c0, cg) in enumerate(zip(starts, groups))], 1)
     if groups is None:
         return torch.mul(t, m, out=out) if out is not None else t * m
     if out is None:

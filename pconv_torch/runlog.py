@@ -118,7 +118,7 @@ class RunLog:
         """End the interval after global ``step`` (iteration ``it`` of ``phase``, learning
         rates scaled by ``scale``): write its row and return ``{term: mean}``."""
         cfg, now = self.cfg, time.perf_counter()
-        means = {k: v / self.n for k, v in self.acc.items()}
+        means = {k: float(v) / self.n for k, v in self.acc.items()}  # floats or 0-dim tensors
         row = dict(means, step=step, phase=phase, iteration=it + 1,
                    lr_g=cfg.lr_g * scale, lr_d=cfg.lr_d * scale, seconds=round(now - self.t0, 3),
                    images_per_s=round(self.n * cfg.batch_size * self.world

@@ -248,8 +248,17 @@ class _Trainer:
             self.d.to(memory_format=torch.channels_last)
         # the averaged generator (config.ema > 0): a frozen copy that trails G's weights
         self.g_ema = copy.deepcopy(self.g).eval().requires_grad_(False) if config.ema else None
-        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=config.lr_g, betas=config.betas)
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=config.lr_d, betas=config.betas)
+        self.static = config.step_mode != "eager"  # no host read inside a step
+        if self.static and self.world > 1:
+            raise ValueError(f"TrainConfig.step_mode={config.step_mode!r} runs in one process; "
+                             "use step_mode='eager' under torchrun")
+        if config.step_mode == "cuda_graph" and not self.cuda:
+            raise ValueError("TrainConfig.step_mode='cuda_graph' needs a CUDA device, got "
+                             f"{self.device}; use 'static' or 'compile' elsewhere")
+        self.opt_g = self._adam(self.g.parameters(), config.lr_g)
+        self.opt_d = self._adam(self.d.parameters(), config.lr_d)
+        # (static) the averaged generator's weight 1 - decay, set before every step
+        self.ema_weight = torch.zeros((), device=self.device)
         self.step = 0
         self.position = 0  # samples of the stream consumed, over all ranks
         self.last_saved_step = None
@@ -261,6 +270,12 @@ class _Trainer:
                 if p.exists():
                     p.unlink()
         self.g_train, self.d_train = self.g, self.d
+        self._optimiser_settings()  # after a resume too: loading replaces the groups' settings
+        self.runner = None
+        if self.static:
+            from .static_step import make_runner
+
+            self.runner = make_runner(self, config.step_mode)
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -340,16 +355,20 @@ class _Trainer:
         """The generator that is sampled, scored and exported: the average if ``ema`` > 0."""
         return self.g_ema if self.g_ema is not None else self.g
 
+    def _ema_decay(self) -> float:
+        return min(self.cfg.ema, (1 + self.step) / (10 + self.step))
+
     def _update_ema(self):
         """g_ema <- d * g_ema + (1 - d) * g after a G step; d ramps up to ``ema`` over the
         first steps (d = min(ema, (1 + step) / (10 + step))), so the start is not averaged
         with the random initialisation for long."""
         if self.g_ema is None:
             return
-        decay = min(self.cfg.ema, (1 + self.step) / (10 + self.step))
+        # a static step reads the weight from a tensor that run() sets before each step
+        weight = self.ema_weight if self.static else 1.0 - self._ema_decay()
         with torch.no_grad():
             for avg, p in zip(self.g_ema.parameters(), self.g.parameters()):
-                avg.lerp_(p, 1.0 - decay)
+                avg.lerp_(p, weight)
             for avg, b in zip(self.g_ema.buffers(), self.g.buffers()):
                 avg.copy_(b)
 
@@ -368,8 +387,13 @@ class _Trainer:
                 w.writeheader()
             w.writerows(rows)
 
-    def _check(self, name, value, phase, it):
-        """All ranks agree: raise TrainingDiverged if ``value`` is not finite anywhere."""
+    def _check(self, name, value, phase, it, optimiser):
+        """All ranks agree: raise TrainingDiverged if ``value`` is not finite anywhere. In a
+        static step nothing is read: ``optimiser``'s next step is skipped instead (its
+        ``found_inf`` flag) and the run stops at the end of the log interval."""
+        if self.static:
+            optimiser.found_inf.copy_(~torch.isfinite(value.detach()))
+            return
         v = value.detach().float().reshape(1)
         if self.dist is not None:
             v = v.clone()
@@ -388,7 +412,8 @@ class _Trainer:
     def _d_logits(self, real, fake, boxes):
         n = len(real)
         with self._autocast():
-            logits = self.d_train(torch.cat([real, fake]), torch.cat([boxes, boxes])).float()
+            logits = self.d_train(torch.cat([real, fake]), torch.cat([boxes, boxes]),
+                                  check_values=not self.static).float()
         return logits[:n], logits[n:]
 
     def _mse_terms(self, out, x, m):
@@ -399,17 +424,23 @@ class _Trainer:
     def train_step(self, phase, it, x, m, boxes) -> dict:
         """Iteration ``it`` of phase ``phase`` (1, 2 or 3) on one batch: images ``x``
         (B, 3, S, S), masks ``m`` (B, 1, S, S), local-patch corners ``boxes`` (B, 2). Returns
-        the loss terms as floats, averaged over the ranks."""
-        step = {1: self.phase1_step, 2: self.phase2_step, 3: self.phase3_step}[phase]
-        return self._mean_over_ranks(step(it, x, m, boxes))
+        the loss terms as floats, averaged over the ranks (a static ``step_mode``: as 0-dim
+        tensors on the device, read once per log interval)."""
+        if self.runner is not None:  # a static step: the terms stay on the device
+            return self.runner(phase, x, m, boxes)
+        return self._mean_over_ranks(self.phase_step(phase)(it, x, m, boxes))
+
+    def phase_step(self, phase):
+        """The method that runs one iteration of ``phase``: ``(it, x, m, boxes) -> terms``."""
+        return {1: self.phase1_step, 2: self.phase2_step, 3: self.phase3_step}[phase]
 
     def phase1_step(self, it, x, m, boxes) -> dict:
         """Phase 1: a G step on L_MSE = L+ + valid_weight * L- (D is not used)."""
         with self._autocast():
-            out = self.g_train(x, m)
+            out = self.g_train(x, m, check_values=not self.static)
         out = out.float()
         l_mse = losses.mse_weighted(out, x, m, self.cfg.valid_weight)
-        self._check("L_MSE", l_mse, 1, it)
+        self._check("L_MSE", l_mse, 1, it, self.opt_g)
         self.opt_g.zero_grad(set_to_none=True)
         l_mse.backward()
         self.opt_g.step()
@@ -419,11 +450,11 @@ class _Trainer:
     def phase2_step(self, it, x, m, boxes) -> dict:
         """Phase 2: a D step on L_D, real images against G(I) from the fixed G."""
         with torch.no_grad(), self._autocast():
-            fake = self.g(x, m)
+            fake = self.g(x, m, check_values=not self.static)
         fake = fake.float()
         real_l, fake_l = self._d_logits(x, fake.to(x.dtype), boxes)
         l_d = losses.discriminator_loss(real_l, fake_l)
-        self._check("L_D", l_d, 2, it)
+        self._check("L_D", l_d, 2, it, self.opt_d)
         self.opt_d.zero_grad(set_to_none=True)
         l_d.backward()
         self.opt_d.step()
@@ -437,11 +468,11 @@ class _Trainer:
         L_G = L_MSE + adv_weight * L_adv against the updated D."""
         cfg = self.cfg
         with self._autocast():
-            out = self.g_train(x, m)
+            out = self.g_train(x, m, check_values=not self.static)
         fake = out.float()
         real_l, fake_l = self._d_logits(x, fake.detach().to(x.dtype), boxes)
         l_d = losses.discriminator_loss(real_l, fake_l)
-        self._check("L_D", l_d, 3, it)
+        self._check("L_D", l_d, 3, it, self.opt_d)
         self.opt_d.zero_grad(set_to_none=True)
         l_d.backward()
         self.opt_d.step()
@@ -451,9 +482,9 @@ class _Trainer:
             p.requires_grad_(False)
         try:
             with self._autocast():
-                g_logits = self.d(fake.to(x.dtype), boxes).float()
+                g_logits = self.d(fake.to(x.dtype), boxes, check_values=not self.static).float()
             l_g = losses.generator_loss(fake, x, m, g_logits, cfg.adv_weight, cfg.valid_weight)
-            self._check("L_G", l_g, 3, it)
+            self._check("L_G", l_g, 3, it, self.opt_g)
             self.opt_g.zero_grad(set_to_none=True)
             l_g.backward()
             self.opt_g.step()
@@ -532,6 +563,8 @@ class _Trainer:
                     end_of_phase = _phase_of(self.step, cfg.iterations)[0] != phase or \
                         self.step == total
                     if self.step % cfg.log_every == 0 or end_of_phase or self.step == stop_at:
+                        if self.static:
+                            self._check_interval(log, phase, it)
                         self.last = log.write(self.step, phase, it, scale)
                     if self.step % cfg.sample_every == 0 or self.step == total:
                         sample_path = self._samples(preview) or sample_path
@@ -580,13 +613,69 @@ class _Trainer:
         return x, m
 
     def _set_learning_rates(self) -> float:
-        """Set both optimisers' rates for ``self.step`` (:func:`lr_scale`); return the factor."""
+        """Set both optimisers' rates for ``self.step`` (:func:`lr_scale`), and the averaged
+        generator's weight; return the factor. (A static step's rates live in device
+        tensors, filled in place: a captured or compiled step reads them there.)"""
         cfg = self.cfg
         scale = lr_scale(self.step, cfg.total_steps, cfg.lr_decay)
         for opt, lr in ((self.opt_g, cfg.lr_g), (self.opt_d, cfg.lr_d)):
             for group in opt.param_groups:
-                group["lr"] = lr * scale
+                if isinstance(group["lr"], torch.Tensor):
+                    group["lr"].fill_(lr * scale)
+                else:
+                    group["lr"] = lr * scale
+        if self.static:
+            self.ema_weight.fill_(1.0 - self._ema_decay())
         return scale
+
+    # -- static steps (pconv_torch.static_step) -------------------------------------------
+    def _adam(self, params, lr):
+        """Adam with the run's betas; a static step's is fused, with ``lr`` on the device."""
+        if not self.static:
+            return torch.optim.Adam(params, lr=lr, betas=self.cfg.betas)
+        return torch.optim.Adam(params, lr=torch.tensor(lr, device=self.device),
+                                betas=self.cfg.betas, fused=True,
+                                capturable=self.cfg.step_mode == "cuda_graph")
+
+    def _optimiser_settings(self):
+        """Give both optimisers this run's settings, which a loaded state replaces with those
+        of the run that wrote it: torch's defaults for an eager step; fused, ``lr`` a device
+        tensor and a ``found_inf`` flag for a static one."""
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                lr = float(group["lr"])
+                if self.static:
+                    group.update(fused=True, foreach=None, lr=torch.tensor(lr, device=self.device),
+                                 capturable=self.cfg.step_mode == "cuda_graph")
+                else:
+                    group.update(fused=None, foreach=None, capturable=False, lr=lr)
+            if self.static:
+                opt.found_inf = torch.zeros((), device=self.device)
+
+    def state_tensors(self) -> list:
+        """Every tensor a training step changes: both networks' parameters and buffers, the
+        averaged generator's, and both optimisers' state."""
+        nets = [self.g, self.d] + ([self.g_ema] if self.g_ema is not None else [])
+        tensors = [t for net in nets for t in (*net.parameters(), *net.buffers())]
+        for opt in (self.opt_g, self.opt_d):
+            tensors += [v for state in opt.state.values() for v in state.values()
+                        if isinstance(v, torch.Tensor)]
+        return tensors
+
+    def _check_interval(self, log, phase, it):
+        """(static steps) Raise TrainingDiverged if a loss of the interval was not finite;
+        those steps were skipped by Adam's ``found_inf``, so no weight took them in."""
+        for name in {1: ("l_mse",), 2: ("l_d",), 3: ("l_d", "l_g")}[phase]:
+            if name in log.acc and not bool(torch.isfinite(torch.as_tensor(log.acc[name]))):
+                ck = str(self.ckpt_path) if self.last_saved_step is not None else None
+                keep = (f"the last good checkpoint {ck} (step {self.last_saved_step}) is kept"
+                        if ck else "no checkpoint had been written yet")
+                raise TrainingDiverged(
+                    f"training diverged: {name} was not finite in a step of phase {phase} "
+                    f"before iteration {it + 1} (step {self.step}); those steps were skipped "
+                    f"(no weight was updated with them) and {keep}. To train again, start a "
+                    "new run (another out_dir) with a lower lr_g / lr_d or a different seed.",
+                    phase=phase, iteration=it, step=self.step, term=name.upper(), checkpoint=ck)
 
     def _stop_requested(self, stopper) -> bool:
         flag = stopper.flag
