@@ -129,7 +129,8 @@ def cmd_eval(args):
         raise CommandError(f"--n {args.n}: the number of test images must be positive")
     generator, size, multiple = None, args.size, 16  # 16: the default generator's 2**depth
     if args.checkpoint is not None:
-        generator = training.load_generator(args.checkpoint, map_location=args.device or "cpu")
+        generator = training.load_generator(args.checkpoint, map_location=args.device or "cpu",
+                                            allow_unverified=args.allow_unverified_checkpoint)
         generator.register_forward_hook(_refuse_non_finite)
         multiple = 2 ** generator.depth
         if size is None:  # evaluate at the resolution the model was trained at
@@ -158,12 +159,18 @@ def _read(path: Path, read, what: str):
     decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) are refused, not just warned about."""
     _check_input_file(path)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return read(path)
+            result = read(path)
+        for w in caught:  # (those of a read that failed are not shown: the error says it all)
+            warnings.warn(f"{path}: {w.message}", w.category, stacklevel=2)
+        return result
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise CommandError(f"{path}: too large to read safely ({e})") from None
-    except (MemoryError, RecursionError) as e:
+    except MemoryError:
+        raise MemoryError(f"{path}: not enough memory to read it") from None
+    except RecursionError as e:
         raise CommandError(f"{path}: too large to read ({type(e).__name__})") from None
     except ValueError as e:
         raise CommandError(f"{path}: {e}") from None
@@ -171,18 +178,28 @@ def _read(path: Path, read, what: str):
         raise CommandError(f"{path}: not a readable {what} ({type(e).__name__}: {e})") from None
 
 
-def _read_image(path) -> np.ndarray:
-    """An image file as :func:`pconv_torch.inference.read_image` returns it (mode kept)."""
+def _read_image(path) -> tuple[np.ndarray, dict]:
+    """An image file as :func:`pconv_torch.inference.read_image` returns it (mode kept), and
+    its ICC profile and DPI (``with_info``)."""
     from .inference import read_image
 
-    return _read(Path(path), read_image, "image")
+    return _read(Path(path), lambda p: read_image(p, with_info=True), "image")
+
+
+def _mask_file(path) -> torch.Tensor:
+    """:func:`pconv_torch.masks.mask_from_image` of a file holding one image."""
+    from .inference import check_single_frame
+
+    with Image.open(path) as im:
+        check_single_frame(im)
+    return _masks.mask_from_image(path)
 
 
 def _read_mask(path, shape) -> torch.Tensor:
     """A mask file (white = fill) as a (1, H, W) tensor, 1 = valid; checked against the
     image's (H, W)."""
     path = Path(path)
-    mask = _read(path, _masks.mask_from_image, "mask image")
+    mask = _read(path, _mask_file, "mask image")
     if tuple(mask.shape[-2:]) != tuple(shape):
         raise CommandError(f"{path}: mask is {mask.shape[-1]}x{mask.shape[-2]} but the image is "
                            f"{shape[1]}x{shape[0]} (width x height); they must match")
@@ -210,31 +227,83 @@ def _output_format(out: Path) -> str:
     return fmt
 
 
-def _check_format_stores(out: Path, fmt: str, mode: str) -> None:
-    """CommandError unless ``fmt`` can store an image of ``mode`` (tried on one pixel)."""
+# Formats that compress with loss by design: writing to them is allowed, with a warning that
+# says how many known pixels change. Any other change (size, mode, bit depth, palette) is refused.
+LOSSY_FORMATS = {"JPEG", "WEBP", "JPEG2000", "MPO", "AVIF", "HEIF"}
+
+
+def _describe(a: np.ndarray) -> str:
+    """(H, W[, C]) array -> e.g. '640x480 8-bit RGB'."""
+    kinds = {1: "grayscale", 2: "grayscale + alpha", 3: "RGB", 4: "RGBA"}
+    channels = 1 if a.ndim == 2 else a.shape[2]
+    return (f"{a.shape[1]}x{a.shape[0]} {8 * a.dtype.itemsize}-bit "
+            f"{kinds.get(channels, f'{channels}-channel')}")
+
+
+def _encode(pixels: np.ndarray, out: Path, fmt: str, info: dict,
+            hole: np.ndarray | None = None) -> bytes:
+    """``pixels`` encoded as ``fmt`` (with ``info``: ICC profile, DPI), checked by decoding
+    it again. CommandError when ``fmt`` cannot store the image or would change its size, mode
+    or bit depth, or (for a lossless format) any pixel; for a lossy format (JPEG, WebP...),
+    a warning on stderr naming how many known pixels (outside ``hole``, True = filled) change.
+    """
+    from .inference import _pixels
+
+    buf = io.BytesIO()
     try:
-        Image.new(mode, (1, 1)).save(io.BytesIO(), format=fmt)
-    except (OSError, ValueError, KeyError) as e:
-        raise CommandError(f"{out}: {fmt} cannot store this {mode} image ({e}); use .png, "
-                           "which keeps the input's mode") from None
+        Image.fromarray(pixels).save(buf, format=fmt, **info)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CommandError(f"{out}: {fmt} cannot store this {_describe(pixels)} image ({e}); "
+                           "use .png, which keeps it unchanged") from None
+    data = buf.getvalue()
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            back = _pixels(im)
+    except (OSError, ValueError):
+        raise CommandError(f"{out}: {fmt} files cannot be read back to check that they keep "
+                           f"this {_describe(pixels)} image unchanged; use .png") from None
+    if back.shape != pixels.shape or back.dtype != pixels.dtype:
+        raise CommandError(f"{out}: {fmt} would store this {_describe(pixels)} image as "
+                           f"{_describe(back)}; use .png, which keeps it unchanged")
+    changed = back != pixels
+    if changed.ndim == 3:
+        changed = changed.any(axis=2)
+    known = changed if hole is None else changed & ~hole
+    if changed.any() and fmt not in LOSSY_FORMATS:
+        raise CommandError(f"{out}: {fmt} would change {int(changed.sum()):,} pixels of this "
+                           f"{_describe(pixels)} image (it cannot store their values exactly); "
+                           "use .png, which keeps it unchanged")
+    if known.any():
+        total = known.size if hole is None else int((~hole).sum())
+        warnings.warn(f"{out}: {fmt} is lossy: {int(known.sum()):,} of {total:,} known pixels "
+                      "will differ from the input's; use .png to keep them unchanged",
+                      stacklevel=2)
+    return data
 
 
 def cmd_inpaint(args):
     from . import inference
 
+    if args.method != "model" and (args.checkpoint or args.model):
+        raise CommandError(f"--{'checkpoint' if args.checkpoint else 'model'} is for "
+                           f"--method model, not --method {args.method}")
+    if args.checkpoint is not None and args.model is not None:
+        raise CommandError("--model and --checkpoint both name a model: give one of them")
     out = Path(args.output)
     fmt = _output_format(out)
-    pixels = _read_image(args.image)  # (H, W[, C]) uint8 / uint16, as in the file
+    pixels, info = _read_image(args.image)  # (H, W[, C]) uint8 / uint16, as in the file
     mask = _read_mask(args.mask, pixels.shape[:2])
     hole = mask[0].numpy() < 0.5
-    mode = Image.fromarray(pixels[:1, :1]).mode
-    _check_format_stores(out, fmt, mode)
+    with warnings.catch_warnings():  # before the work: can fmt store such an image at all?
+        warnings.simplefilter("ignore")  # (lossy: said once, of the result)
+        _encode(pixels[:64, :64], out, fmt, info)
     device = args.device or "cpu"
     if args.method == "model":
         if args.checkpoint is not None:
             from . import training
 
-            generator = training.load_generator(args.checkpoint)
+            generator = training.load_generator(
+                args.checkpoint, allow_unverified=args.allow_unverified_checkpoint)
         else:
             from .shipped import default_model_name, pretrained
 
@@ -244,22 +313,27 @@ def cmd_inpaint(args):
     else:
         result = inference.inpaint(pixels, hole, method=METHODS[args.method])
     # Known pixels (and alpha everywhere) come back exactly as they were read.
-    _write_image_atomically(Image.fromarray(result), out, fmt)
+    data = _encode(result, out, fmt, info, hole)
+    _write_atomically(data, out)
     holes = int(hole.sum())
     print(f"filled {holes} pixels ({holes / hole.size:.1%}) with {args.method}: {out}")
     return 0
 
 
-def _write_image_atomically(image: Image.Image, out: Path, fmt: str) -> None:
-    """Save to a temporary file beside ``out``, then rename it: an existing ``out`` is replaced
-    only by a complete image (never left truncated, e.g. on a full disk)."""
+def _write_atomically(data: bytes, out: Path) -> None:
+    """Write to a temporary file beside ``out``, then rename it: an existing ``out`` is
+    replaced only by a complete file (never left truncated, e.g. on a full disk); a symbolic
+    link ``out`` keeps pointing where it did. OSError naming ``out`` (exit status 1)."""
     from .fileio import atomic_write
 
     try:
         with atomic_write(out) as f:
-            image.save(f, format=fmt)
-    except (ValueError, OSError) as e:
-        raise CommandError(f"{out}: cannot write the result ({e})") from None
+            f.write(data)
+    except OSError as e:
+        err = OSError(e.errno, f"cannot write the result ({e.strerror or e}); nothing was "
+                      "written")
+        err.filename = str(out)
+        raise err from None
 
 
 def cmd_bench(args):
@@ -270,8 +344,20 @@ def cmd_bench(args):
 
 
 # ----------------------------------------------------------------------------- parser
+UNVERIFIED = ("load a checkpoint that has no SHA-256 digests (written by an older pconv_torch, "
+              "or altered): its tensors cannot be verified; only for files you trust")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one CommandError (one line, exit status 2), not
+    a usage block."""
+
+    def error(self, message):
+        raise CommandError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pconv", description="Partial-convolution GAN inpainting (the poster's model).")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -300,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "else 128)")
     p.add_argument("--device", help="device for the model (default: cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--allow-unverified-checkpoint", action="store_true", help=UNVERIFIED)
     p.set_defaults(run=cmd_eval)
 
     p = sub.add_parser("inpaint", help="fill the white region of MASK in IMAGE")
@@ -316,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-blend", action="store_true", help="paste the model's fill as it is "
                    "(default: Poisson-blend it into the hole's surroundings)")
     p.add_argument("--device", help="device for the model (default: cpu)")
+    p.add_argument("--allow-unverified-checkpoint", action="store_true", help=UNVERIFIED)
     p.set_defaults(run=cmd_inpaint)
 
     p = sub.add_parser("bench", help="time PartialConv2d against nn.Conv2d")
@@ -324,11 +412,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _diverged_message(e) -> str:
-    """TrainingDiverged -> one line (its advice names the command line's options)."""
+def _cli_advice(e) -> str:
+    """An error's text, one line, with its advice in the command line's terms (``--out``,
+    ``--restart``, ``--set``) instead of the Python API's."""
     text = " ".join(str(e).split())
-    return text.replace("another out_dir", "another --out directory, or --restart").replace(
-        "a lower lr_g / lr_d", "a lower lr_g / lr_d (--set lr_g=... --set lr_d=...)")
+    for api, cli in (("another out_dir", "another --out directory, or --restart"),
+                     ("a lower lr_g / lr_d", "a lower lr_g / lr_d (--set lr_g=... --set lr_d=...)"),
+                     ("use another output directory or resume=False",
+                      "use another --out directory, or --restart to start afresh"),
+                     ("with allow_unverified=True (command line: --allow-unverified-checkpoint)",
+                      "with --allow-unverified-checkpoint")):
+        text = text.replace(api, cli)
+    return text
 
 
 def _error(message: str, status: int) -> int:
@@ -363,30 +458,41 @@ def main(argv=None) -> int:
             _exit_at_next_ctrl_c()
 
 
-def _main(argv) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        try:
-            if getattr(args, "device", None) is not None:
-                args.device = _check_device(args.device)
-            return args.run(args)
-        except KeyboardInterrupt:
-            if args.command != "train":  # training reports its own interruption
-                print("pconv: interrupted", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        except (CommandError, ValueError, FileNotFoundError, NotADirectoryError,
-                IsADirectoryError) as e:
-            return _error(e, EXIT_BAD_INPUT)
-        except Exception as e:
-            from .training import TrainingDiverged
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """``warnings.showwarning`` for the command line: ``pconv: warning: ...``, one line."""
+    print(f"pconv: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
-            if isinstance(e, TrainingDiverged):
-                return _error(_diverged_message(e), EXIT_FAILED)
-            if isinstance(e, OSError):
-                name = f" {e.filename}:" if getattr(e, "filename", None) else ""
-                return _error(f"{name} {e.strerror or e}", EXIT_FAILED)
-            raise
+
+def _main(argv) -> int:
+    args = None
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            try:
+                args = build_parser().parse_args(argv)
+                if getattr(args, "device", None) is not None:
+                    args.device = _check_device(args.device)
+                return args.run(args)
+            except KeyboardInterrupt:
+                if args is None or args.command != "train":  # training reports its own
+                    print("pconv: interrupted", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            except MemoryError as e:
+                why = f": {e}" if str(e) else ""
+                return _error(f"out of memory{why}; try a smaller image or fewer holes, or "
+                              "a machine with more memory", EXIT_FAILED)
+            except (CommandError, ValueError, FileNotFoundError, NotADirectoryError,
+                    IsADirectoryError) as e:
+                return _error(_cli_advice(e), EXIT_BAD_INPUT)
+            except Exception as e:
+                from .training import TrainingDiverged
+
+                if isinstance(e, TrainingDiverged):
+                    return _error(_cli_advice(e), EXIT_FAILED)
+                if isinstance(e, OSError):
+                    name = f" {e.filename}:" if getattr(e, "filename", None) else ""
+                    return _error(f"{name} {e.strerror or e}", EXIT_FAILED)
+                raise
     except KeyboardInterrupt:  # a second Ctrl-C while the first was being handled
         return EXIT_INTERRUPTED
 

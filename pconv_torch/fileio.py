@@ -43,9 +43,12 @@ def atomic_write(path, mode: str = "wb", newline: str | None = None):
         newline: passed to ``open`` in text mode (``""`` for the csv module).
     The file keeps the permissions of the one it replaces; a new file gets those of a plain
     ``open`` (0666 less the umask: 0644 under the usual umask 022), not the 0600 of a
-    temporary file. The folder entry is fsync'ed on POSIX.
+    temporary file. A symbolic link ``path`` stays a link: the file it points to is the one
+    replaced. The folder entry is fsync'ed on POSIX.
     """
     path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         perm = path.stat().st_mode & 0o777

@@ -149,25 +149,40 @@ def _merge(a: np.ndarray, fill: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return out
 
 
-def read_image(path) -> np.ndarray:
+def read_image(path, with_info: bool = False):
     """One image file as :func:`inpaint` takes and returns it, with its EXIF orientation
     applied (as :func:`pconv_torch.masks.mask_from_image` applies a mask file's).
 
     Returns: uint8 (H, W) | (H, W, 2 | 3 | 4) or uint16 (H, W) for 16-bit grayscale; see
     :func:`_pixels` for the modes. ``PIL.Image.fromarray`` turns a result back into the
-    file's mode.
-    Raises ValueError for 16-bit colour images (the image reader keeps only 8 bits of them)
-    and unsupported modes; PIL's errors for unreadable files.
+    file's mode. With ``with_info``, ``(pixels, info)``: ``info`` holds the file's
+    ``icc_profile`` and ``dpi`` where it has them, for writing the result with.
+    Raises ValueError for 16-bit colour images (the image reader keeps only 8 bits of them),
+    animated or multi-page files and unsupported modes; PIL's errors for unreadable files.
     """
     with Image.open(path) as im:
+        check_single_frame(im)
         raw = im.tile[0][3] if im.tile else ""
         raw = raw if isinstance(raw, str) else str(raw[0]) if raw else ""
         if im.mode in ("RGB", "RGBA", "LA") and "16" in raw:
             raise ValueError(f"16-bit {im.mode} images are not supported (they would be read "
                              "with 8 bits per channel); save it with 8 bits per channel, or "
                              "as 16-bit grayscale")
+        info = {k: im.info[k] for k in ("icc_profile", "dpi") if im.info.get(k)}
         im.load()
-        return _pixels(ImageOps.exif_transpose(im))
+        pixels = _pixels(ImageOps.exif_transpose(im))
+    return (pixels, info) if with_info else pixels
+
+
+def check_single_frame(im: Image.Image) -> None:
+    """ValueError unless the opened file holds one image: an animated GIF, PNG or WebP or a
+    multi-page TIFF would lose every frame but the first. (An MPO file, a camera JPEG with
+    a preview or a second view appended, is read as its first image, the photograph.)"""
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1 and im.format != "MPO":
+        raise ValueError(f"the file holds {frames} frames (an animation or several pages); "
+                         "only single images are supported: save the frame to fill as a file "
+                         "of its own")
 
 
 def _hole_array(mask, shape) -> np.ndarray:

@@ -6,6 +6,7 @@ The command line runs in-process through ``cli.main(argv)``; faults that would n
 ``monkeypatch`` at the function the command calls.
 """
 import copy
+import os
 from pathlib import Path
 
 import numpy as np
@@ -52,10 +53,21 @@ def files(tmp_path):
     f["out"].write_bytes(b"previous result")
     f["out_jpg"] = tmp_path / "out.jpg"
     f["out_jpg"].write_bytes(b"previous jpeg")
+    Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(tmp_path / "gray16.png")
+    frames = [Image.fromarray(rgb), Image.fromarray(255 - rgb)]
+    frames[0].save(tmp_path / "animated.gif", save_all=True, append_images=frames[1:])
+    frames[0].save(tmp_path / "pages.tif", save_all=True, append_images=frames[1:])
+    _mask_image(_hole()).save(tmp_path / "masks.tif", save_all=True,
+                              append_images=[_mask_image(~_hole())])
+    import pickle
+
+    with open(tmp_path / "plain.pt", "wb") as fh:  # a plain pickle, protocol 4: torch warns
+        pickle.dump({"format": "pconv-training-checkpoint"}, fh, protocol=4)
     import cv2  # writes 16-bit colour PNGs, which PIL cannot
 
     cv2.imwrite(str(tmp_path / "rgb16.png"), rgb.astype(np.uint16) * 257)
-    for name in ("image", "rgba", "cmyk", "mask", "garbage", "rgb16"):
+    for name in ("image", "rgba", "cmyk", "mask", "garbage", "rgb16", "gray16", "animated",
+                 "pages", "masks", "plain"):
         f[name] = next(tmp_path.glob(f"{name}.*"))
     f["file_as_dir"] = tmp_path / "a_file" / "out.png"
     f["missing_dir"] = tmp_path / "nowhere" / "out.png"
@@ -74,7 +86,7 @@ def _nan_generator(tiny_generator):
 # Faults injected before the command runs: name -> function(monkeypatch, tiny_generator).
 def _nan_model(mp, tiny_generator):
     g = _nan_generator(tiny_generator)
-    mp.setattr(training, "load_generator", lambda path, map_location="cpu": g)
+    mp.setattr(training, "load_generator", lambda path, map_location="cpu", **kw: g)
 
 
 def _diverge(mp, tiny_generator):
@@ -120,9 +132,37 @@ def _graceful_sigterm(mp, tiny_generator):  # a job scheduler's SIGTERM: trainin
         "checkpoint": "runs/x/checkpoint.pt", "signal": "SIGTERM"})
 
 
+def _os_error(number):
+    def fault(mp, tiny_generator):  # the file system refuses the result: full, read-only...
+        import errno
+
+        from pconv_torch import fileio
+
+        def refuse(*args, **kwargs):
+            raise OSError(number, os.strerror(number))
+        mp.setattr(fileio.os, "fsync" if number == errno.ENOSPC else "replace", refuse)
+    return fault
+
+
+def _out_of_memory(mp, tiny_generator):
+    def inpaint(*args, **kwargs):
+        raise MemoryError
+    mp.setattr(inference, "inpaint", inpaint)
+
+
+def _resume_refused(mp, tiny_generator):
+    def train(*args, **kwargs):
+        from pconv_torch import checkpoint
+
+        checkpoint.check_resumable({"lr_g": 1.0}, training.load_config("ci"), Path("runs/x"))
+    mp.setattr(training, "train", train)
+
+
 FAULTS = {None: None, "nan_model": _nan_model, "diverge": _diverge, "no_cuda": _no_cuda,
           "bomb_error": _bomb_error, "bomb_warning": _bomb_warning, "interrupt": _interrupt,
-          "graceful_stop": _graceful_stop, "graceful_sigterm": _graceful_sigterm}
+          "graceful_stop": _graceful_stop, "graceful_sigterm": _graceful_sigterm,
+          "disk_full": _os_error(28), "read_only": _os_error(30), "no_permission": _os_error(13),
+          "out_of_memory": _out_of_memory, "resume_refused": _resume_refused}
 
 INPAINT = ["inpaint", "{image}", "--mask", "{mask}", "-o", "{out}", "--method", "telea"]
 MODEL = ["inpaint", "{image}", "--mask", "{mask}", "-o", "{out}", "--checkpoint", "{run}"]
@@ -151,7 +191,7 @@ CLI_ROWS = [
     ("output-unknown-extension", INPAINT[:5] + ["{tmp}/out.xyz"] + INPAINT[6:], None, 2,
      "unknown image extension", ["out"]),
     ("rgba-into-jpeg", ["inpaint", "{rgba}", "--mask", "{mask}", "-o", "{out_jpg}", "--method",
-                        "telea"], None, 2, "JPEG cannot store this RGBA image", ["out_jpg"]),
+                        "telea"], None, 2, "JPEG cannot store this 40x30 8-bit RGBA image", ["out_jpg"]),
     ("bomb-mask", INPAINT, "bomb_error", 2, "too large to read safely", ["out"]),
     ("bomb-mask-warning", INPAINT, "bomb_warning", 2, "too large to read safely", ["out"]),
     ("image-is-directory", ["inpaint", "{dir}"] + INPAINT[2:], None, 2, "is a directory", ["out"]),
@@ -176,6 +216,47 @@ CLI_ROWS = [
     ("ctrl-c-train-twice", ["train", "--out", "{run}", "--quiet"], "interrupt", 130, None, []),
     ("ctrl-c-train-once", ["train", "--out", "{run}", "--quiet"], "graceful_stop", 130, None, []),
     ("sigterm-train", ["train", "--out", "{run}", "--quiet"], "graceful_sigterm", 143, None, []),
+    # issue 25, item 2: formats that would change the result are refused before writing
+    ("gif-palette", INPAINT[:5] + ["{tmp}/out.gif"] + INPAINT[6:], None, 2,
+     "GIF would change", ["image"]),
+    ("ico-resizes", INPAINT[:5] + ["{tmp}/out.ico"] + INPAINT[6:], None, 2,
+     "ICO would store this 40x30 8-bit RGB image as", ["image"]),
+    ("icns-resizes", INPAINT[:5] + ["{tmp}/out.icns"] + INPAINT[6:], None, 2,
+     "ICNS would store this 40x30 8-bit RGB image as 1024x1024", ["image"]),
+    ("webp-16-bit", ["inpaint", "{gray16}"] + INPAINT[2:5] + ["{tmp}/out.webp"] + INPAINT[6:],
+     None, 2, "WEBP would store this 40x30 16-bit grayscale image as 40x30 8-bit RGB", []),
+    ("jpeg-16-bit", ["inpaint", "{gray16}"] + INPAINT[2:5] + ["{out_jpg}"] + INPAINT[6:],
+     None, 2, "JPEG cannot store this 40x30 16-bit grayscale image", ["out_jpg"]),
+    # item 7: one line and the status the docstring promises
+    ("disk-full", INPAINT, "disk_full", 1, "out.png: cannot write the result (No space left",
+     ["out"]),
+    ("read-only", INPAINT, "read_only", 1, "out.png: cannot write the result (Read-only file",
+     ["out"]),
+    ("permission-denied", INPAINT, "no_permission", 1, "cannot write the result (Permission "
+     "denied", ["out"]),
+    ("out-of-memory", INPAINT, "out_of_memory", 1, "out of memory", ["out"]),
+    ("argparse-missing-mask", ["inpaint", "{image}", "-o", "{out}"], None, 2,
+     "pconv inpaint: the following arguments are required: --mask", ["out"]),
+    ("argparse-unknown-option", INPAINT + ["--bogus"], None, 2, "unrecognized arguments: --bogus",
+     ["out"]),
+    ("argparse-no-command", [], None, 2, "required: command", []),
+    ("argparse-bad-choice", INPAINT[:-1] + ["magic"], None, 2, "invalid choice: 'magic'", ["out"]),
+    ("plain-pickle", MODEL[:-1] + ["{plain}"], None, 2, "plain.pt: refused by torch.load", ["out"]),
+    ("seed-negative", ["train", "--out", "{run}", "--set", "seed=-1"], None, 2,
+     "TrainConfig.seed=-1: must be in [0, 2**32)", []),
+    ("seed-huge", ["train", "--out", "{run}", "--set", "seed=1e30"], None, 2,
+     "TrainConfig.seed=1000000000000000019884624838656: must be in", []),
+    ("resume-advice", ["train", "--out", "{run}", "--quiet"], "resume_refused", 2,
+     "use another --out directory, or --restart to start afresh", []),
+    ("model-and-checkpoint", MODEL + ["--model", "full"], None, 2,
+     "--model and --checkpoint both name a model", ["out"]),
+    ("model-with-telea", INPAINT + ["--model", "mse_only"], None, 2,
+     "--model is for --method model, not --method telea", ["out"]),
+    # item 9: files holding several images are refused, not cut to their first one
+    ("animated-gif", ["inpaint", "{animated}"] + INPAINT[2:], None, 2, "holds 2 frames", ["out"]),
+    ("multi-page-tiff", ["inpaint", "{pages}"] + INPAINT[2:], None, 2, "holds 2 frames", ["out"]),
+    ("multi-page-mask", INPAINT[:3] + ["{masks}"] + INPAINT[4:], None, 2, "holds 2 frames",
+     ["out"]),
 ]
 
 
@@ -458,3 +539,47 @@ def test_batch_of_zero_forward_and_backward_like_conv2d():
     assert x.grad.shape == x.shape
     for p, q in ((layer.weight, conv.weight), (layer.bias, conv.bias)):
         assert p.grad is not None and torch.equal(p.grad, torch.zeros_like(q.grad))
+
+
+# ----------------------------------------------------------------------------- output files
+def _inpaint_files(tmp_path, out, image=None, **save):
+    """Run `pconv inpaint --method telea` on the test photo (saved with ``save``) into ``out``."""
+    (image if image is not None else Image.fromarray(_photo())).save(tmp_path / "in.png", **save)
+    _mask_image(_hole()).save(tmp_path / "mask.png")
+    return cli.main(["inpaint", str(tmp_path / "in.png"), "--mask", str(tmp_path / "mask.png"),
+                     "-o", str(out), "--method", "telea"])
+
+
+def test_a_lossy_output_format_is_named_before_writing(tmp_path, capsys):
+    assert _inpaint_files(tmp_path, tmp_path / "out.jpg") == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    known = int((~_hole()).sum())
+    assert len(err) == 1 and err[0].startswith(f"pconv: warning: {tmp_path / 'out.jpg'}: JPEG "
+                                               "is lossy: ")
+    assert f"of {known:,} known pixels will differ" in err[0]
+    with Image.open(tmp_path / "out.jpg") as im:
+        assert im.format == "JPEG" and im.size == (W, H)
+
+
+@pytest.mark.parametrize("ext", [".png", ".tif"])
+def test_icc_profile_and_dpi_are_kept(tmp_path, ext):
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    out = tmp_path / f"out{ext}"
+    assert _inpaint_files(tmp_path, out, icc_profile=icc, dpi=(300, 300)) == 0
+    with Image.open(out) as im:
+        assert im.info.get("icc_profile") == icc
+        assert tuple(round(float(d)) for d in im.info["dpi"]) == (300, 300)
+
+
+def test_an_output_symlink_stays_a_link_to_the_result(tmp_path):
+    real = tmp_path / "real.png"
+    real.write_bytes(b"previous result")
+    (tmp_path / "link.png").symlink_to(real)
+    assert _inpaint_files(tmp_path, tmp_path / "link.png") == 0
+    assert (tmp_path / "link.png").is_symlink() and os.readlink(tmp_path / "link.png") == str(real)
+    with Image.open(real) as im:
+        got = np.asarray(im)
+    np.testing.assert_array_equal(got[~_hole()], _photo()[~_hole()])
+    assert not list(tmp_path.glob(".*.tmp"))

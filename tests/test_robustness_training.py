@@ -147,15 +147,51 @@ def test_raw_byte_corruption_is_refused_on_load_and_resume(good_run, tmp_path, i
     assert_unchanged(before)
 
 
-def test_a_checkpoint_without_digests_loads_with_a_warning(good_run, tmp_path):
+def test_a_checkpoint_without_digests_is_refused_unless_asked_for(good_run, tmp_path, images,
+                                                                   capsys):
+    """Deleting the digests does not get an altered tensor past the check: the file is
+    refused (API, resume, `pconv inpaint`, `pconv eval`) unless the user asks for it by name."""
+    from pconv_torch import cli
+
     state = torch.load(io.BytesIO(good_run[1]), weights_only=True)
     del state["digests"]
-    torch.save(state, tmp_path / "old.pt")
-    with pytest.warns(UserWarning, match="old.pt: checkpoint without digests"):
-        st = load_checkpoint(tmp_path / "old.pt")
+    state["generator"]["layers.0.conv.weight"].view(-1)[0] += 1.0  # altered, undetectably
+    run = tmp_path / "run"
+    run.mkdir()
+    ckpt = run / training.CHECKPOINT_NAME
+    torch.save(state, ckpt)
+    before = snapshot(ckpt)
+    pattern = re.escape(str(ckpt)) + ": checkpoint without digests: its tensors cannot be verified"
+    for load in (load_checkpoint, load_generator):
+        with pytest.raises(ValueError, match=pattern):
+            load(run)
+    with pytest.raises(ValueError, match=pattern):
+        train(tiny(), data=images, out_dir=run, progress=False)
+    photo, mask = tmp_path / "photo.png", tmp_path / "mask.png"
+    from PIL import Image
+    import numpy as np
+
+    Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(photo)
+    Image.fromarray(np.pad(np.full((8, 8), 255, np.uint8), 16)).save(mask)
+    inpaint = ["inpaint", str(photo), "--mask", str(mask), "-o", str(tmp_path / "o.png"),
+               "--checkpoint", str(run)]
+    for argv in (inpaint, ["eval", str(run), "--n", "1", "--quiet"]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "checkpoint without digests" in err[0]
+        assert "--allow-unverified-checkpoint" in err[0] and "allow_unverified" not in err[0]
+    assert not (tmp_path / "o.png").exists()
+    # asked for by name: loaded, with a one-line warning
+    assert cli.main(inpaint + ["--allow-unverified-checkpoint"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pconv: warning: ") and "unverified" in err[0]
+    with pytest.warns(UserWarning, match="old.pt: checkpoint without digests loaded unverified"):
+        torch.save(state, tmp_path / "old.pt")
+        st = load_checkpoint(tmp_path / "old.pt", allow_unverified=True)
     assert st["step"] == tiny().total_steps
     save_checkpoint(st, tmp_path / "again.pt")  # saving it again adds them
     assert "digests" in torch.load(tmp_path / "again.pt", weights_only=True)
+    assert_unchanged(before)
 
 
 def test_digests_cover_every_tensor_and_survive_a_round_trip(good_run):
