@@ -9,6 +9,7 @@ written. :func:`download_places365_val` fetches the poster's data, Places365-Sta
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import os
 import re
@@ -58,8 +59,9 @@ def _check_member(m: tarfile.TarInfo) -> None:
 
 def _plan_moves(src: Path, dst: Path, moves: list) -> None:
     """The renames that put the extracted tree ``src`` into ``dst`` (merging into folders
-    that already exist); raises before any rename if one is impossible or would follow a
-    symbolic link in ``dst``."""
+    that already exist); raises before any rename if one is impossible, would follow a
+    symbolic link in ``dst`` or would replace a file of ``dst`` by a different one (an
+    identical file is left as it is)."""
     for entry in sorted(os.scandir(src), key=lambda e: e.name):
         source, target = Path(entry.path), dst / entry.name
         if target.is_symlink():
@@ -72,7 +74,32 @@ def _plan_moves(src: Path, dst: Path, moves: list) -> None:
                 raise NotADirectoryError(f"{target}: a file where the archive has a folder")
         elif target.is_dir():
             raise IsADirectoryError(f"{target}: a folder where the archive has a file")
+        elif target.exists():
+            if filecmp.cmp(source, target, shallow=False):
+                continue
+            raise FileExistsError(f"{target}: already exists and differs from the archive's "
+                                  "file; move it away or extract elsewhere (nothing was "
+                                  "extracted)")
         moves.append((source, target))
+
+
+def _remove_stale(dest: Path) -> None:
+    """Remove the temporary folders ``dest/.extract-<pid>-*`` that extractions killed before
+    they finished left behind (those of processes still running are kept)."""
+    for d in dest.glob(f"{_TMP_PREFIX}*"):
+        pid = d.name[len(_TMP_PREFIX):].split("-")[0]
+        if pid.isdigit():
+            try:
+                os.kill(int(pid), 0)
+                continue  # still running
+            except ProcessLookupError:
+                pass
+            except (PermissionError, OverflowError):  # another user's process / not a pid
+                continue
+        shutil.rmtree(d, ignore_errors=True)
+
+
+_TMP_PREFIX = ".extract-"
 
 
 def safe_extract(archive, dest) -> list[Path]:
@@ -81,9 +108,13 @@ def safe_extract(archive, dest) -> list[Path]:
     Every member is checked before anything is written: absolute names, ``..`` components,
     symbolic and hard links (of any target: Places365 archives have none) and device / FIFO
     members raise :class:`UnsafeArchiveError`. The members are then extracted, with Python's
-    ``"data"`` filter where it exists, into a temporary folder inside ``dest`` and only then
-    renamed into place (merging into folders that exist); on any error the temporary folder
-    is removed and ``dest`` is left as it was. Returns the extracted regular files' paths.
+    ``"data"`` filter where it exists, into a temporary folder ``dest/.extract-<pid>-*`` and
+    only then renamed into place (merging into folders that exist). A file of ``dest`` that
+    the archive would replace by a different one raises FileExistsError before any rename
+    (an identical one is kept); a rename that fails part-way is undone; on any error the
+    temporary folder is removed and ``dest`` is left as it was. Temporary folders that a
+    killed extraction left behind are removed first. Returns the extracted regular files'
+    paths.
     """
     dest = Path(dest)
     with tarfile.open(archive) as tar:
@@ -94,7 +125,8 @@ def safe_extract(archive, dest) -> list[Path]:
             except UnsafeArchiveError as e:
                 raise UnsafeArchiveError(f"{archive}: {e}") from None
         dest.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest))
+        _remove_stale(dest)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=dest))
         try:
             if hasattr(tarfile, "data_filter"):
                 tar.extractall(tmp, members=members, filter="data")
@@ -102,10 +134,16 @@ def safe_extract(archive, dest) -> list[Path]:
                 for m in members:
                     m.mode &= 0o755
                 tar.extractall(tmp, members=members)
-            moves = []
+            moves, done = [], []
             _plan_moves(tmp, dest, moves)
-            for source, target in moves:
-                os.replace(source, target)
+            try:
+                for source, target in moves:
+                    os.rename(source, target)
+                    done.append((source, target))
+            except BaseException:
+                for source, target in reversed(done):  # undo: dest as it was
+                    os.rename(target, source)
+                raise
         except Exception as e:
             if isinstance(e, getattr(tarfile, "FilterError", ())):
                 raise UnsafeArchiveError(f"{archive}: {e}") from None
@@ -132,15 +170,23 @@ def download(url: str, dest, sha256: str | None = None, *, md5: str | None = Non
     ``<name>.part`` and renamed only after the checksum matches; on a mismatch the partial
     file is deleted and ValueError raised. An existing file with the right checksum is not
     downloaded again. With ``extract=True`` tar archives are unpacked by :func:`safe_extract`.
+    ``filename`` (default: the URL's last component) must be a plain file name: ValueError
+    for one with a folder or ``..``.
 
     Returns: path of the downloaded file.
     """
     if not sha256 and not md5:
         raise ValueError("download needs an expected checksum (sha256=... or md5=...)")
     algo, expected = ("sha256", sha256.lower()) if sha256 else ("md5", md5.lower())
+    name = filename if filename is not None else (
+        PurePosixPath(urllib.parse.urlparse(url).path).name or "download")
+    if (name in ("", ".", "..") or any(c in name for c in "/\\\0")
+            or re.match(r"^[A-Za-z]:", name)):
+        what = f"filename {filename!r}" if filename is not None else f"the name {name!r} in {url}"
+        raise ValueError(f"download: {what} must be a plain file name (no folder, no '..')")
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    target = dest / (filename or PurePosixPath(urllib.parse.urlparse(url).path).name or "download")
+    target = dest / name
     if not (target.is_file() and _digest(target, algo) == expected):
         part = target.with_name(target.name + ".part")
         h = hashlib.new(algo)

@@ -373,6 +373,67 @@ def test_a_file_in_the_way_of_an_archive_folder_changes_nothing(tmp_path):
     assert sorted(p.name for p in dest.iterdir()) == ["val_256"]
 
 
+def test_a_rename_failing_part_way_is_undone(tmp_path, monkeypatch):
+    archive = tmp_path / "ok.tar"
+    _write_tar(archive, [_entry("a.txt"), _entry("b.txt"), _entry("new/c.txt")])
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "mine.txt").write_text("mine")
+    real, calls = os.rename, []
+
+    def rename(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:  # the third of three renames: two are already done
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+        return real(src, dst)
+
+    monkeypatch.setattr(downloads.os, "rename", rename)
+    with pytest.raises(OSError, match="cross-device"):
+        downloads.safe_extract(archive, dest)
+    assert sorted(p.name for p in dest.iterdir()) == ["mine.txt"]
+
+
+def test_a_file_of_the_users_is_not_replaced(tmp_path):
+    archive = tmp_path / "ok.tar"
+    _write_tar(archive, [_entry("a.txt", payload=b"archive"), _entry("b.txt", payload=b"b")])
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "a.txt").write_bytes(b"the user's own")
+    with pytest.raises(FileExistsError, match=re.escape(str(dest / "a.txt")) + ": already exists"):
+        downloads.safe_extract(archive, dest)
+    assert sorted(p.name for p in dest.iterdir()) == ["a.txt"]
+    assert (dest / "a.txt").read_bytes() == b"the user's own"
+    (dest / "a.txt").write_bytes(b"archive")  # the same file: extracting again is fine
+    assert downloads.safe_extract(archive, dest) == [dest / "a.txt", dest / "b.txt"]
+    assert downloads.safe_extract(archive, dest) == [dest / "a.txt", dest / "b.txt"]
+
+
+def test_temporary_folders_of_killed_extractions_are_removed(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dest = tmp_path / "dest"
+    stale = dest / f".extract-{dead.stdout.strip()}-abcd1234"  # as kill -9 leaves it
+    (stale / "val_256").mkdir(parents=True)
+    (stale / "val_256" / "a.jpg").write_bytes(b"half")
+    running = dest / f".extract-{os.getpid()}-efgh5678"  # another extraction, still running
+    running.mkdir()
+    archive = tmp_path / "ok.tar"
+    _write_tar(archive, [_entry("x.txt")])
+    downloads.safe_extract(archive, dest)
+    assert sorted(p.name for p in dest.iterdir()) == [running.name, "x.txt"]
+
+
+@pytest.mark.parametrize("url, filename", [
+    ("http://127.0.0.1:9/val.tar", "../escape.tar"), ("http://127.0.0.1:9/val.tar", ".."),
+    ("http://127.0.0.1:9/val.tar", "sub/val.tar"), ("http://127.0.0.1:9/val.tar", "C:val.tar"),
+    ("http://127.0.0.1:9/..", None)])
+def test_download_refuses_a_file_name_that_leaves_dest(tmp_path, url, filename):
+    with pytest.raises(ValueError, match="must be a plain file name"):
+        downloads.download(url, tmp_path / "dest", sha256="0" * 64, filename=filename,
+                           progress=False, timeout=0.01)
+    assert not (tmp_path / "dest").exists() and not (tmp_path / "escape.tar").exists()
+
+
 # -- D. permissions, lock ------------------------------------------------------------------
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_checkpoint_permissions_follow_the_umask(tmp_path, umask, mode):
