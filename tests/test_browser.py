@@ -548,6 +548,11 @@ def test_draw_hole_reacts_to_a_drag(book_context, book_url, built_book, artifact
         holes = [int(v) for v in piece.get_attribute("data-holes").split(",")]
         page.locator(".pconv-draw-hole button[data-action='square 96']").click()
         square = [int(v) for v in piece.get_attribute("data-holes").split(",")]
+        # a gallery hole shows the shipped model's and the harmonic fill, precomputed
+        page.wait_for_function(
+            "[...document.querySelectorAll('.pconv-draw-hole img[data-fill]')]"
+            ".every(i => i.complete && i.naturalWidth > 0)", timeout=PAGE_TIMEOUT_MS)
+        fills = page.locator(".pconv-draw-hole img[data-fill]").count()
         piece.scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts_dir / "draw_hole.png"), full_page=False)
     finally:
@@ -555,6 +560,7 @@ def test_draw_hole_reacts_to_a_drag(book_context, book_url, built_book, artifact
     assert holes[0] > 0, f"a painted stroke left no hole after block 0: {holes}"
     assert square[:4] == sorted(square[:4], reverse=True) and square[-1] > 0, square  # 96 never closes
     assert square != holes
+    assert fills == 2, "the gallery's fills are missing (scripts/draw_hole_gallery.py)"
     assert not watch.errors, watch.errors
 
 

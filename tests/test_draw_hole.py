@@ -117,3 +117,31 @@ def test_painting_a_stroke_shrinks_the_masks(page, generator):
                        "holes: L.holes, mask: Array.from(L.mask), sumM: Array.from(L.sumM)}))")
     _compare(js, mx.mask_trace(generator, mask), "painted stroke")
     assert not page.errors, page.errors
+
+
+def test_gallery_matches_its_script():
+    """The gallery the page loads (scripts/draw_hole_gallery.py) holds make_hole's masks and its
+    pictures exist: what the page shows for a gallery hole is that hole's fill."""
+    import base64
+    import json
+    import re
+
+    import numpy as np
+
+    script = SCRIPT.with_name("pconv_draw_hole_gallery.js")
+    text = script.read_text()
+    gallery = json.loads(re.search(r"window\.pconvDrawHoleGallery = (\{.*?\n\});", text, re.S).group(1))
+    assert gallery["size"] == N and (script.parent / gallery["photo"]).is_file()
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "draw_hole_gallery", SCRIPT.parent.parent.parent / "scripts" / "draw_hole_gallery.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert [h["key"] for h in gallery["holes"]] == list(module.HOLES)
+    for hole in gallery["holes"]:
+        _, shape, size = module.HOLES[hole["key"]]
+        bits = np.unpackbits(np.frombuffer(base64.b64decode(hole["mask"]), np.uint8))[: N * N]
+        assert np.array_equal(bits, mx.make_hole(shape, size, N).flatten().numpy().astype(np.uint8)), hole["key"]
+        for name in ("full", "harmonic"):
+            assert (script.parent / hole["images"][name]).is_file(), hole["images"][name]
+            assert np.isfinite(hole["psnr"][name])

@@ -13,6 +13,9 @@
  *
  * Mask convention: 1 = valid (known) pixel, 0 = hole.
  * A page opts in with <div class="pconv-draw-hole"></div>; window.pconvDrawHole is the API.
+ * Where the page also loads _static/pconv_draw_hole_gallery.js (scripts/draw_hole_gallery.py),
+ * the mask is painted over a held-out photograph, and the gallery holes show the fills of the
+ * shipped model and of the harmonic fill, computed beforehand by pconv_torch.inpaint.
  */
 (function () {
   "use strict";
@@ -154,9 +157,44 @@
     this.erase = false;
     this.layers = [];
     this.draws = 0;
+    this.gallery = window.pconvDrawHoleGallery && window.pconvDrawHoleGallery.size === this.n
+      ? window.pconvDrawHoleGallery : null;
+    this.current = null;  // the gallery hole shown, until the reader paints
     this.build();
-    this.preset("square", 64);
+    if (this.gallery) this.showGallery(this.gallery.holes[0]);
+    else this.preset("square", 64);
   }
+
+  function unpackBits(b64, count) {
+    const bytes = Uint8Array.from(atob(b64), function (ch) { return ch.charCodeAt(0); });
+    const out = new Uint8Array(count);
+    for (let i = 0; i < count; i++) out[i] = (bytes[i >> 3] >> (7 - (i & 7))) & 1;
+    return out;
+  }
+
+  Piece.prototype.showGallery = function (hole) {
+    this.mask.set(unpackBits(hole.mask, this.n * this.n));
+    this.setErase(false);
+    this.current = hole;
+    this.update();
+  };
+
+  Piece.prototype.drawFills = function () {
+    if (!this.fills) return;
+    const hole = this.current, g = this.gallery;
+    this.fills.classList.toggle("pconv-dh-stale", !hole);
+    if (!hole) {
+      this.fillNote.textContent = "Painted by hand: the page runs no network, so only the gallery " +
+        "holes have fills. Pick one above.";
+      return;
+    }
+    this.fillImgs.full.src = g.base + hole.images.full;
+    this.fillImgs.harmonic.src = g.base + hole.images.harmonic;
+    this.fillCaps.full.textContent = "the shipped '" + g.model + "' model: " + hole.psnr.full.toFixed(2) + " dB";
+    this.fillCaps.harmonic.textContent = "harmonic fill: " + hole.psnr.harmonic.toFixed(2) + " dB";
+    this.fillNote.textContent = "Hole '" + hole.label + "' filled by pconv_torch.inpaint (hole PSNR " +
+      "against the photograph, higher is better), computed by scripts/draw_hole_gallery.py.";
+  };
 
   Piece.prototype.build = function () {
     const root = this.root, self = this;
@@ -173,10 +211,18 @@
     this.brushInput.addEventListener("input", function () { self.brush = +self.brushInput.value; });
     const buttons = [["paint", function () { self.setErase(false); }],
                      ["erase", function () { self.setErase(true); }],
-                     ["clear", function () { self.preset("none"); }],
-                     ["square 64", function () { self.preset("square", 64); }],
-                     ["square 96", function () { self.preset("square", 96); }],
-                     ["stroke", function () { self.preset("stroke"); }]];
+                     ["clear", function () { self.preset("none"); }]];
+    if (this.gallery) {
+      this.gallery.holes.forEach(function (h) {
+        buttons.push([h.label, function () { self.showGallery(h); }]);
+      });
+      this.canvas.style.backgroundImage = "url('" + this.gallery.base + this.gallery.photo + "')";
+      this.canvas.classList.add("pconv-dh-photo");
+    } else {
+      buttons.push(["square 64", function () { self.preset("square", 64); }],
+                   ["square 96", function () { self.preset("square", 96); }],
+                   ["stroke", function () { self.preset("stroke"); }]);
+    }
     this.buttons = {};
     buttons.forEach(function ([name, fn]) {
       const b = el("button", { type: "button", text: name, className: "pconv-dh-btn",
@@ -185,6 +231,18 @@
       self.buttons[name] = b;
     });
     this.summary = el("div", { className: "pconv-dh-summary", "aria-live": "polite" }, left);
+    if (this.gallery) {
+      this.fills = el("div", { className: "pconv-dh-fills" }, left);
+      this.fillImgs = {};
+      this.fillCaps = {};
+      ["full", "harmonic"].forEach(function (name) {
+        const fig = el("figure", { className: "pconv-dh-fill" }, self.fills);
+        self.fillImgs[name] = el("img", { alt: name + " fill of the gallery hole", width: "128", height: "128",
+                                          "data-fill": name }, fig);
+        self.fillCaps[name] = el("figcaption", {}, fig);
+      });
+      this.fillNote = el("div", { className: "pconv-dh-fillnote" }, left);
+    }
 
     const right = el("div", { className: "pconv-dh-right" }, root);
     el("div", { className: "pconv-dh-title",
@@ -236,6 +294,7 @@
 
   /** Paint (or erase) a disc of the brush's radius along the segment a -> b (grid units). */
   Piece.prototype.paintSegment = function (a, b) {
+    this.current = null;
     const n = this.n, r = this.brush, value = this.erase ? 1 : 0;
     const steps = Math.max(1, Math.ceil(Math.hypot(b[0] - a[0], b[1] - a[1]) / Math.max(1, r / 2)));
     for (let s = 0; s <= steps; s++) {
@@ -251,6 +310,7 @@
 
   Piece.prototype.preset = function (kind, side) {
     const n = this.n;
+    this.current = null;
     this.mask.fill(1);
     if (kind === "square") {
       const y0 = Math.floor((n - side) / 2);
@@ -267,10 +327,12 @@
       this.erase = erase;
     }
     this.setErase(false);
+    this.current = null;
     this.update();
   };
 
   Piece.prototype.setMask = function (values) {
+    this.current = null;
     for (let i = 0; i < this.mask.length; i++) this.mask[i] = values[i] > 0 ? 1 : 0;
     this.update();
   };
@@ -279,6 +341,7 @@
     this.layers = compute(this.mask, this.n);
     this.draws++;
     this.drawInput();
+    this.drawFills();
     const self = this;
     this.layers.forEach(function (L, i) { self.drawLayer(i, L); });
     const holes = this.mask.reduce(function (a, v) { return a + (v ? 0 : 1); }, 0);
@@ -293,11 +356,12 @@
 
   Piece.prototype.drawInput = function () {
     const n = this.n, ctx = this.canvas.getContext("2d"), img = ctx.createImageData(n, n);
+    const photo = !!this.gallery;  // the photograph is the canvas's background: holes cover it
     for (let i = 0; i < n * n; i++) {
       const y = Math.floor(i / n), x = i % n;
       const checker = ((x >> 3) + (y >> 3)) % 2 ? 236 : 250;
       const v = this.mask[i] ? checker : 20;
-      img.data.set([v, v, this.mask[i] ? v : 20, 255], 4 * i);
+      img.data.set([v, v, v, photo && this.mask[i] ? 0 : 255], 4 * i);
     }
     ctx.putImageData(img, 0, 0);
   };
