@@ -35,6 +35,24 @@ Usage::
 ``--bf16`` (CPU) also times the partial-convolution phase-1 and phase-3 steps with bf16 autocast
 (the trainer's ``cpu_amp``) against float32, interleaved, and prints float32 time / bf16 time:
 the measurement behind the ``cpu`` preset's ``cpu_amp=True``.
+
+``--limit`` measures the distance to the hardware's limit: for the networks of ``--presets``
+(default ``gpu,paper``: 128x128 at half and at full width, each preset's batch unless
+``--batch``), with the poster's output (``residual=False``) and with the harmonic fill
+(``residual=True``), every phase's step in each ``--modes`` (``TrainConfig.step_mode``;
+default ``eager,static,compile,cuda_graph`` on CUDA, ``eager,static`` on the CPU, where
+compiling takes minutes). It prints step time, images/s, achieved TFLOP/s and the fraction
+of the matmul rate measured in the same run in the training's own precision: bf16 where the
+trainer uses bf16 autocast (CUDA; a CPU with native bf16 and ``cpu_amp``), else float32.
+``eager`` is the step before the static modes, so each row's speed-up is against it::
+
+    python benchmarks/bench_training.py --device cuda --limit
+    python benchmarks/bench_training.py --limit --presets ci --modes eager,static --threads 1
+
+``--pyramid`` times the generator's forward + backward with its mask pyramid
+(:meth:`pconv_torch.Generator.mask_pyramid`: every layer's mask and rescaling ratio) computed
+inside the pass, and with the pyramid computed beforehand (in a data worker, or once per
+batch for several passes), interleaved: the share of the pass the masks cost.
 """
 
 from __future__ import annotations
@@ -48,6 +66,7 @@ import time
 import torch
 
 from pconv_torch import training
+from pconv_torch.benchmark import device_name
 from pconv_torch.masks import local_boxes, sample_masks
 from pconv_torch.summary import architecture_table
 
@@ -57,10 +76,10 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def matmul_gflops(n: int, device, repeats: int = 5) -> float:
-    """Best-of-``repeats`` float32 GFLOP/s of an n x n by n x n product (2 n^3 FLOPs)."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+def matmul_gflops(n: int, device, repeats: int = 5, dtype=torch.float32) -> float:
+    """Best-of-``repeats`` GFLOP/s of an n x n by n x n product in ``dtype`` (2 n^3 FLOPs)."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     a @ b
     _sync(device)
     best = float("inf")
@@ -97,7 +116,7 @@ class _Setup:
         if self.trainer.channels_last:
             self.x = self.x.contiguous(memory_format=torch.channels_last)
         self.m = masks.to(dev)
-        self.boxes = local_boxes(masks, config.patch_size)
+        self.boxes = local_boxes(masks, config.patch_size).to(dev)
         self.device = dev
 
     def step(self, phase=3):
@@ -138,10 +157,20 @@ def main(argv=None) -> dict:
                    help="also time the phase-1 and phase-2 steps (partial conv only)")
     p.add_argument("--bf16", action="store_true",
                    help="CPU: also time bf16 autocast (cpu_amp) against float32")
+    p.add_argument("--limit", action="store_true", help="distance to the hardware's limit: "
+                   "every phase of --presets in each --modes, against the matmul rate")
+    p.add_argument("--presets", default="gpu,paper", help="--limit: the networks' presets")
+    p.add_argument("--modes", default=None, help="--limit: step modes, comma-separated")
+    p.add_argument("--pyramid", action="store_true",
+                   help="the mask pyramid's share of G's forward + backward")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.limit:
+        return distance_to_limit(args, device)
+    if args.pyramid:
+        return pyramid_share(args, device)
     batch = args.batch or (32 if device.type == "cuda" else 4)
     base = dict(image_size=args.size, width=args.width, d_width=args.d_width, batch_size=batch,
                 tensorboard=False)
@@ -194,6 +223,80 @@ def main(argv=None) -> dict:
             result[f"bf16_speedup_phase{ph}"] = t["float32"] / t["bf16"]
             print(f"phase {ph} step (partial): float32 {t['float32']:.4f} s, bf16 {t['bf16']:.4f} s, "
                   f"float32 / bf16 = {t['float32'] / t['bf16']:.2f}")
+    return result
+
+
+def pyramid_share(args, device) -> dict:
+    """The ``--pyramid`` measurement (module docstring): median seconds per G forward +
+    backward with the pyramid computed inside and given, and their ratio."""
+    batch = args.batch or (32 if device.type == "cuda" else 4)
+    cfg = training.load_config("paper", image_size=args.size, width=args.width,
+                               batch_size=batch)
+    g, _ = training.build_models(cfg)
+    g.to(device)
+    x = torch.rand(batch, 3, args.size, args.size, device=device)
+    m = sample_masks(cfg.masks, batch, args.size, seed=0).to(device)
+    given = g.mask_pyramid(m)
+
+    class Pass:
+        def __init__(self, pyramid):
+            self.pyramid, self.device = pyramid, device
+
+        def step(self, phase=None):
+            g.zero_grad(set_to_none=True)
+            g(x, m, pyramid=self.pyramid, check_values=False).square().mean().backward()
+
+    sec = time_steps({"inside": Pass(None), "given": Pass(given)}, 1, args.steps, args.rounds,
+                     args.warmup)
+    print(f"device {device_name(device)}; G at {args.size}x{args.size}, width {args.width}, "
+          f"batch {batch}, forward + backward")
+    print(f"pyramid computed inside the pass: {1e3 * sec['inside']:.2f} ms; given: "
+          f"{1e3 * sec['given']:.2f} ms; inside / given = {sec['inside'] / sec['given']:.3f}")
+    return {**sec, "ratio": sec["inside"] / sec["given"]}
+
+
+def distance_to_limit(args, device) -> dict:
+    """The ``--limit`` table (see the module docstring); returns ``{(preset, residual, mode,
+    phase): {"s_per_step", "images_per_s", "tflops", "fraction"}}``."""
+    cuda = device.type == "cuda"
+    modes = (args.modes or ("eager,static,compile,cuda_graph" if cuda else "eager,static")).split(",")
+    rows, result = [], {}
+    matmul = {}  # dtype -> best GFLOP/s, measured before and after the steps
+    for preset in args.presets.split(","):
+        for residual in (False, True):
+            over = dict(tensorboard=False, residual=residual, standardise=residual,
+                        num_workers=0, eval_every=0)
+            if args.batch:
+                over["batch_size"] = args.batch
+            setups = {mode: _Setup(training.load_config(preset, step_mode=mode, **over), device)
+                      for mode in modes}
+            first = next(iter(setups.values()))
+            cfg = first.trainer.cfg
+            dtype = torch.bfloat16 if first.trainer.amp else torch.float32
+            if dtype not in matmul:
+                matmul[dtype] = matmul_gflops(args.matmul or (8192 if cuda else 2048), device,
+                                              dtype=dtype)
+            flops = step_flops(cfg)
+            for phase in (1, 2, 3):
+                sec = time_steps(setups, phase, args.steps, args.rounds, args.warmup + 1)
+                for mode, t in sec.items():
+                    tflops = cfg.batch_size / t * flops[phase] / 1e12
+                    rows.append((preset, residual, mode, phase, t, cfg.batch_size / t, tflops,
+                                 dtype, sec[modes[0]] / t))
+    for dtype in matmul:  # again after the steps (clocks and load change): the best of both
+        matmul[dtype] = max(matmul[dtype], matmul_gflops(args.matmul or (8192 if cuda else 2048),
+                                                         device, dtype=dtype))
+    print(f"device {device_name(device)}; matmul rate measured in this run: " + ", ".join(
+        f"{str(d).replace('torch.', '')} {g / 1e3:.1f} TFLOP/s" for d, g in matmul.items()))
+    print(f"{'preset':7s} {'harmonic':8s} {'mode':10s} {'phase':>5s} {'ms/step':>8s} "
+          f"{'images/s':>9s} {'TFLOP/s':>8s} {'of matmul':>9s} {'vs ' + modes[0]:>9s}")
+    for preset, residual, mode, phase, t, ips, tflops, dtype, speedup in rows:
+        fraction = tflops * 1e3 / matmul[dtype]
+        result[(preset, residual, mode, phase)] = {"s_per_step": t, "images_per_s": ips,
+                                                   "tflops": tflops, "fraction": fraction,
+                                                   "matmul_gflops": matmul[dtype]}
+        print(f"{preset:7s} {'yes' if residual else 'no':8s} {mode:10s} {phase:5d} "
+              f"{1e3 * t:8.2f} {ips:9.1f} {tflops:8.3f} {100 * fraction:8.2f}% {speedup:8.2f}x")
     return result
 
 

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# One GPU session in one command: the CUDA tests, the distance-to-the-limit benchmark, then
+# the longest `paper` training that fits, with every result written to $OUT (at most 8 files).
+#
+#   OUT=/some/dir scripts/gpu_session.sh                  # on a CUDA machine, about 9.5 minutes
+#   OUT=/tmp/trial scripts/gpu_session.sh --cpu-trial     # the same steps on the CPU, `ci` preset
+#
+# Environment: OUT (required), BUDGET (seconds for the whole script, default 570),
+# PRESET (default paper), STEP_MODE (default cuda_graph; static on the CPU trial),
+# PYTHON (default: .venv/bin/python if present, else python3).
+# The run directory runs/gpu_session/$PRESET stays on the machine: a second call while it is
+# still held resumes the training from its checkpoint. The full checkpoint of the paper
+# networks (weights and both Adam states, about 110 MB) is larger than what $OUT brings back;
+# the generator's weights (fp32, 14 MB at full width), the logs and a sample grid come back.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+: "${OUT:?set OUT to the folder the results go to}"
+mkdir -p "$OUT"
+PYTHON="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
+BUDGET="${BUDGET:-570}"
+DEVICE=cuda TESTS="tests/test_static_step.py tests/test_training.py tests/test_cross.py tests/test_cross_networks.py tests/test_torch_partial_conv.py"
+BENCH=(--limit --device cuda --presets gpu,paper --modes eager,static,cuda_graph --rounds 3)
+PRESET="${PRESET:-paper}" STEP_MODE="${STEP_MODE:-cuda_graph}"
+T_TESTS=120 T_BENCH=150
+if [ "${1:-}" = "--cpu-trial" ]; then
+  DEVICE=cpu TESTS="tests/test_static_step.py" PRESET=ci STEP_MODE=static
+  BENCH=(--limit --device cpu --presets ci --modes eager,static --rounds 1 --steps 1 --matmul 256)
+  T_TESTS=120 T_BENCH=120 BUDGET=330
+fi
+START=$SECONDS
+export PYTHONUNBUFFERED=1
+summary="$OUT/summary.txt"
+{
+  date -u
+  "$PYTHON" -c "import torch; print('torch', torch.__version__, '| cuda', torch.cuda.is_available(),
+      torch.cuda.get_device_name() if torch.cuda.is_available() else '')"
+  command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+} > "$summary" 2>&1
+
+phase() {  # phase NAME SECONDS COMMAND...: run with a time limit, note status and duration
+  local name=$1 limit=$2 t0=$SECONDS; shift 2
+  timeout -s INT -k 20 "$limit" "$@"
+  echo "$name: exit $? after $((SECONDS - t0)) s" >> "$summary"
+}
+
+phase tests "$T_TESTS" "$PYTHON" -m pytest $TESTS -q -x -p no:cacheprovider > "$OUT/tests.log" 2>&1
+phase bench "$T_BENCH" "$PYTHON" benchmarks/bench_training.py "${BENCH[@]}" > "$OUT/bench.txt" 2>&1
+
+# Training: what is left of the budget, less a minute to pack. SIGINT at the deadline makes
+# the trainer finish its step, write its checkpoint and stop.
+RUN=runs/gpu_session/$PRESET
+LEFT=$((BUDGET - (SECONDS - START) - 60))
+if [ "$LEFT" -gt 30 ]; then
+  phase train "$LEFT" "$PYTHON" -m pconv_torch.cli train --preset "$PRESET" --out "$RUN" \
+    --device "$DEVICE" --set step_mode="$STEP_MODE" --set tensorboard=false > "$OUT/train.log" 2>&1
+else
+  echo "train: skipped, $LEFT s left" >> "$summary"
+fi
+
+# Pack: the generator's weights, the training curves and the last sample grid.
+"$PYTHON" - "$RUN" "$OUT" "$PRESET" >> "$summary" 2>&1 <<'EOF'
+import shutil, sys
+from pathlib import Path
+
+from safetensors.torch import save_file
+
+from pconv_torch.checkpoint import load_checkpoint
+
+run, out, preset = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+if not (run / "checkpoint.pt").is_file():
+    sys.exit(f"pack: no checkpoint in {run}")
+state = load_checkpoint(run)
+weights = {k: v.contiguous() for k, v in state.get("generator_ema", state["generator"]).items()}
+save_file(weights, out / f"{preset}_generator.safetensors",
+          metadata={"step": str(state["step"]), "config": repr(state["config"])})
+for name in ("log.csv", "eval.csv"):
+    if (run / name).is_file():
+        shutil.copy(run / name, out / f"{preset}_{name}")
+samples = sorted((run / "samples").glob("step_*.png"))
+if samples:
+    shutil.copy(samples[-1], out / f"{preset}_sample.png")
+print(f"pack: step {state['step']} of {sum(state['config'][k] for k in ('phase1_iters', 'phase2_iters', 'phase3_iters'))}")
+EOF
+echo "total: $((SECONDS - START)) s" >> "$summary"
+cat "$summary"
