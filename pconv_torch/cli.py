@@ -13,19 +13,27 @@ once, in :func:`pconv_torch.masks.mask_from_image`.
 The output of ``pconv inpaint`` keeps the input's mode: RGB, RGBA (alpha unchanged
 everywhere), grayscale with or without alpha, 16-bit grayscale (16 bits kept); palette and
 1-bit images come back as RGB(A) / grayscale. Known pixels are written unchanged; only the
-colour of hole pixels is replaced. Image and mask files are both turned upright by their EXIF
-orientation. 16-bit colour images and modes such as CMYK are refused.
+colour of hole pixels is replaced; the ICC profile and DPI are kept. Image and mask files are
+both turned upright by their EXIF orientation. 16-bit colour images, modes such as CMYK and
+files of several frames (animations, multi-page TIFF) are refused. The output is encoded and
+decoded again before it is written: a format that would change the image's size, mode, bit
+depth or values is refused, a lossy one (JPEG, WebP) is written after a warning that says how
+many known pixels differ.
 
-Every failure ends with one line ``pconv: error: ...`` on stderr, never a traceback:
+Every failure ends with one line ``pconv: error: ...`` on stderr, never a traceback or a usage
+block; warnings are one line ``pconv: warning: ...`` each:
 
 * exit status 2, a bad input: a missing, unreadable or oversized (decompression bomb) file, a
   directory given as a file, size mismatch, a mask with no hole or nothing but hole, a corrupt
-  checkpoint or one whose model outputs NaN or infinite values, an unknown preset or option,
-  an unavailable ``--device`` (e.g. ``cuda`` without CUDA), an output path in a missing
-  directory or with an extension that cannot store the image, ``eval --size`` that is not a
-  positive multiple of the model's ``2**depth``;
-* exit status 1, a run that failed: training diverged (NaN or infinite loss or weights), or
-  an operating-system error (disk full, permission denied) while running;
+  checkpoint, one without digests (unless ``--allow-unverified-checkpoint``) or one whose
+  model outputs NaN or infinite values, an unknown preset, option or option value (``--set
+  seed=-1``), options that contradict each other (``--model`` with ``--checkpoint``), an
+  unavailable ``--device`` (e.g. ``cuda`` without CUDA), an output path in a missing
+  directory or in a format that cannot store the result unchanged, ``eval --size`` that is
+  not a positive multiple of the model's ``2**depth``;
+* exit status 1, a run that failed: training diverged (NaN or infinite loss or weights), an
+  operating-system error (disk full, read-only file system, permission denied) while running
+  or writing, or out of memory;
 * exit status 130, interrupted by Ctrl-C (training saves a checkpoint at the first Ctrl-C and
   says so; a second one stops at once); 143 for a training stopped by SIGTERM (it saves too).
 """

@@ -305,10 +305,10 @@ def poisson_blend(fill: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.n
         out = np.array(image, dtype=np.float64, copy=True)
         if n:
             out[hole] = _poisson_solve(np.asarray(fill, np.float64), out, hole, hole)
-        return np.clip(out, 0.0, 1.0)
+        return np.clip(out, 0.0, 1.0, out=out)
     out = np.array(image, dtype=np.result_type(image, np.float32), copy=True)
     _blend_large(fill, out, hole)
-    return np.clip(out, 0.0, 1.0)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def _poisson_solve(fill, image, unknown, guided) -> np.ndarray:
