@@ -58,6 +58,7 @@ batch for several passes), interleaved: the share of the pass the masks cost.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -161,6 +162,7 @@ def main(argv=None) -> dict:
                    "every phase of --presets in each --modes, against the matmul rate")
     p.add_argument("--presets", default="gpu,paper", help="--limit: the networks' presets")
     p.add_argument("--modes", default=None, help="--limit: step modes, comma-separated")
+    p.add_argument("--json", default=None, help="--limit: also write the table to this file")
     p.add_argument("--pyramid", action="store_true",
                    help="the mask pyramid's share of G's forward + backward")
     args = p.parse_args(argv)
@@ -260,7 +262,7 @@ def distance_to_limit(args, device) -> dict:
     phase): {"s_per_step", "images_per_s", "tflops", "fraction"}}``."""
     cuda = device.type == "cuda"
     modes = (args.modes or ("eager,static,compile,cuda_graph" if cuda else "eager,static")).split(",")
-    rows, result = [], {}
+    rows, result, failed = [], {}, {}
     matmul = {}  # dtype -> best GFLOP/s, measured before and after the steps
     for preset in args.presets.split(","):
         for residual in (False, True):
@@ -268,8 +270,17 @@ def distance_to_limit(args, device) -> dict:
                         num_workers=0, eval_every=0)
             if args.batch:
                 over["batch_size"] = args.batch
-            setups = {mode: _Setup(training.load_config(preset, step_mode=mode, **over), device)
-                      for mode in modes}
+            setups = {}
+            for mode in modes:  # a mode that fails (no compiler, say) is reported and skipped
+                try:
+                    setup = _Setup(training.load_config(preset, step_mode=mode, **over), device)
+                    for phase in (1, 2, 3):
+                        setup.step(phase)
+                    setups[mode] = setup
+                except Exception as e:  # noqa: BLE001 - any failure of that mode
+                    failed[(preset, residual, mode)] = f"{type(e).__name__}: {e}".splitlines()[0]
+            if not setups:
+                continue
             first = next(iter(setups.values()))
             cfg = first.trainer.cfg
             dtype = torch.bfloat16 if first.trainer.amp else torch.float32
@@ -281,8 +292,9 @@ def distance_to_limit(args, device) -> dict:
                 sec = time_steps(setups, phase, args.steps, args.rounds, args.warmup + 1)
                 for mode, t in sec.items():
                     tflops = cfg.batch_size / t * flops[phase] / 1e12
+                    base = sec.get(modes[0], float("nan"))
                     rows.append((preset, residual, mode, phase, t, cfg.batch_size / t, tflops,
-                                 dtype, sec[modes[0]] / t))
+                                 dtype, base / t))
     for dtype in matmul:  # again after the steps (clocks and load change): the best of both
         matmul[dtype] = max(matmul[dtype], matmul_gflops(args.matmul or (8192 if cuda else 2048),
                                                          device, dtype=dtype))
@@ -297,6 +309,16 @@ def distance_to_limit(args, device) -> dict:
                                                    "matmul_gflops": matmul[dtype]}
         print(f"{preset:7s} {'yes' if residual else 'no':8s} {mode:10s} {phase:5d} "
               f"{1e3 * t:8.2f} {ips:9.1f} {tflops:8.3f} {100 * fraction:8.2f}% {speedup:8.2f}x")
+    for (preset, residual, mode), why in failed.items():
+        print(f"{preset:7s} {'yes' if residual else 'no':8s} {mode:10s} failed: {why}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"device": device_name(device), "matmul_gflops": {
+                str(d).replace("torch.", ""): g for d, g in matmul.items()},
+                "rows": [dict(zip(("preset", "residual", "mode", "phase"), k), **v)
+                         for k, v in result.items()],
+                "failed": [dict(preset=p, residual=r, mode=m, error=e)
+                           for (p, r, m), e in failed.items()]}, f, indent=1)
     return result
 
 

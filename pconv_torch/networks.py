@@ -177,6 +177,8 @@ class Generator(nn.Module):
         self.width, self.depth, self.norm, self.conv = float(width), depth, norm, conv
         self.residual, self.standardise = bool(residual), bool(standardise)
         self.register_buffer("fill", fill.clone())
+        # the base of a residual generator; a training step may put a compiled copy here
+        self.harmonic = harmonic_fill
 
         n_extra = max(0, depth - 4)
         enc = [_scale(c, width) for c in (list(ENCODER_FILTERS) + [256] * n_extra)[:depth]]
@@ -297,7 +299,7 @@ class Generator(nn.Module):
         if not self.residual:
             return run(2 * d + 1, x)
         z = run(2 * d + 1, x, activation=False)
-        base = harmonic_fill(image, mask).clamp(1 / 512, 511 / 512)
+        base = self.harmonic(image, mask).clamp(1 / 512, 511 / 512)
         out_dtype, z = z.dtype, z.to(base.dtype)
         if self.standardise:
             z = z * (contrast.to(base.dtype) / STANDARD_CONTRAST)
