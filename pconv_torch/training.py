@@ -555,7 +555,7 @@ class _Trainer:
                 for x, m, boxes in batches:
                     phase, it = _phase_of(self.step, cfg.iterations)
                     log.begin(phase, it)
-                    x, m = self._to_device(x, m)
+                    x, m, boxes = self._to_device(x, m, boxes)
                     scale = self._set_learning_rates()
                     log.add(self.train_step(phase, it, x, m, boxes))  # phase{1,2,3}_step
                     self.step += 1
@@ -605,12 +605,12 @@ class _Trainer:
             "signal": stopper.signame if status == "interrupted" else None,
         }
 
-    def _to_device(self, x, m):
-        x = x.to(self.device, non_blocking=True)
-        m = m.to(self.device, non_blocking=True)
+    def _to_device(self, x, m, boxes):
+        """The batch on the training device (copies from pinned memory do not wait)."""
+        x, m, boxes = (t.to(self.device, non_blocking=True) for t in (x, m, boxes))
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return x, m
+        return x, m, boxes
 
     def _set_learning_rates(self) -> float:
         """Set both optimisers' rates for ``self.step`` (:func:`lr_scale`), and the averaged
