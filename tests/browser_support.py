@@ -233,3 +233,15 @@ class ServerProcess:
         for pid, start in started:
             self._kill_if_same(pid, start)
         self._log.close()
+
+
+def drag_stroke(page, selector: str, start=(0.2, 0.3), step=(0.03, 0.02), moves: int = 20) -> None:
+    """Paint a straight stroke with the mouse over the element ``selector``: press at ``start``
+    (fractions of its width and height), move ``moves`` times by ``step``, release."""
+    box = page.locator(selector).bounding_box()
+    at = lambda fx, fy: (box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+    page.mouse.move(*at(*start))
+    page.mouse.down()
+    for t in range(1, moves + 1):
+        page.mouse.move(*at(start[0] + step[0] * t, start[1] + step[1] * t))
+    page.mouse.up()

@@ -40,6 +40,7 @@ from browser_support import (
     LOOPBACK,
     NetworkGuard,
     ServerProcess,
+    drag_stroke,
     free_port,
     launch_chromium,
     require_chromium,
@@ -536,15 +537,8 @@ def test_draw_hole_reacts_to_a_drag(book_context, book_url, built_book, artifact
         assert page.locator(".pconv-draw-hole canvas.pconv-dh-layer").count() == 10
         page.locator(".pconv-draw-hole button[data-action='clear']").click()
         assert piece.get_attribute("data-holes") == ",".join(["0"] * 10)
-        canvas = page.locator(".pconv-draw-hole canvas.pconv-dh-paint")
-        canvas.scroll_into_view_if_needed()
-        box = canvas.bounding_box()
-        page.mouse.move(box["x"] + 0.15 * box["width"], box["y"] + 0.5 * box["height"])
-        page.mouse.down()
-        for t in range(1, 31):
-            page.mouse.move(box["x"] + (0.15 + 0.025 * t) * box["width"],
-                            box["y"] + (0.5 + 0.01 * t) * box["height"])
-        page.mouse.up()
+        page.locator(".pconv-draw-hole canvas.pconv-dh-paint").scroll_into_view_if_needed()
+        drag_stroke(page, ".pconv-draw-hole canvas.pconv-dh-paint", (0.15, 0.5), (0.025, 0.01), 30)
         holes = [int(v) for v in piece.get_attribute("data-holes").split(",")]
         page.locator(".pconv-draw-hole button[data-action='square 96']").click()
         square = [int(v) for v in piece.get_attribute("data-holes").split(",")]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from browser_support import launch_chromium
+from browser_support import drag_stroke, launch_chromium
 
 from pconv_torch import mask_explorer as mx
 from pconv_torch.networks import Generator
@@ -99,13 +99,7 @@ def test_painting_a_stroke_shrinks_the_masks(page, generator):
     page.locator(".pconv-draw-hole button[data-action='clear']").click()
     before = page.get_attribute(".pconv-draw-hole", "data-holes")
     assert before == ",".join(["0"] * 10)
-    box = page.locator(".pconv-draw-hole canvas.pconv-dh-paint").bounding_box()
-    page.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.3 * box["height"])
-    page.mouse.down()
-    for t in range(1, 21):
-        page.mouse.move(box["x"] + (0.2 + 0.03 * t) * box["width"],
-                        box["y"] + (0.3 + 0.02 * t) * box["height"])
-    page.mouse.up()
+    drag_stroke(page, ".pconv-draw-hole canvas.pconv-dh-paint")
     after = page.get_attribute(".pconv-draw-hole", "data-holes")
     holes = [int(v) for v in after.split(",")]
     assert holes[0] > 0 and after != before
