@@ -485,8 +485,8 @@ def _main(argv) -> int:
                 if args is None or args.command != "train":  # training reports its own
                     print("pconv: interrupted", file=sys.stderr)
                 return EXIT_INTERRUPTED
-            except MemoryError as e:
-                why = f": {e}" if str(e) else ""
+            except (MemoryError, torch.OutOfMemoryError) as e:  # RAM, or a GPU's memory
+                why = f": {' '.join(str(e).split())[:300]}" if str(e) else ""
                 return _error(f"out of memory{why}; try a smaller image or fewer holes, or "
                               "a machine with more memory", EXIT_FAILED)
             except (CommandError, ValueError, FileNotFoundError, NotADirectoryError,

@@ -150,6 +150,14 @@ def _out_of_memory(mp, tiny_generator):
     mp.setattr(inference, "inpaint", inpaint)
 
 
+def _gpu_out_of_memory(mp, tiny_generator):
+    def fail(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB.\n"
+                                     "See the documentation for memory management")
+    mp.setattr(inference, "inpaint", fail)
+    mp.setattr(training, "train", fail)
+
+
 def _resume_refused(mp, tiny_generator):
     def train(*args, **kwargs):
         from pconv_torch import checkpoint
@@ -162,7 +170,8 @@ FAULTS = {None: None, "nan_model": _nan_model, "diverge": _diverge, "no_cuda": _
           "bomb_error": _bomb_error, "bomb_warning": _bomb_warning, "interrupt": _interrupt,
           "graceful_stop": _graceful_stop, "graceful_sigterm": _graceful_sigterm,
           "disk_full": _os_error(28), "read_only": _os_error(30), "no_permission": _os_error(13),
-          "out_of_memory": _out_of_memory, "resume_refused": _resume_refused}
+          "out_of_memory": _out_of_memory, "gpu_out_of_memory": _gpu_out_of_memory,
+          "resume_refused": _resume_refused}
 
 INPAINT = ["inpaint", "{image}", "--mask", "{mask}", "-o", "{out}", "--method", "telea"]
 MODEL = ["inpaint", "{image}", "--mask", "{mask}", "-o", "{out}", "--checkpoint", "{run}"]
@@ -235,6 +244,10 @@ CLI_ROWS = [
     ("permission-denied", INPAINT, "no_permission", 1, "cannot write the result (Permission "
      "denied", ["out"]),
     ("out-of-memory", INPAINT, "out_of_memory", 1, "out of memory", ["out"]),
+    ("gpu-out-of-memory", INPAINT, "gpu_out_of_memory", 1,
+     "out of memory: CUDA out of memory. Tried to allocate 2.00 GiB. See", ["out"]),
+    ("train-out-of-memory", ["train", "--out", "{run}", "--quiet"], "gpu_out_of_memory", 1,
+     "out of memory", []),
     ("argparse-missing-mask", ["inpaint", "{image}", "-o", "{out}"], None, 2,
      "pconv inpaint: the following arguments are required: --mask", ["out"]),
     ("argparse-unknown-option", INPAINT + ["--bogus"], None, 2, "unrecognized arguments: --bogus",
