@@ -169,6 +169,8 @@ def read_image(path, with_info: bool = False):
                              "with 8 bits per channel); save it with 8 bits per channel, or "
                              "as 16-bit grayscale")
         info = {k: im.info[k] for k in ("icc_profile", "dpi") if im.info.get(k)}
+        if "dpi" in info and im.getexif().get(0x0112) in (5, 6, 7, 8):  # turned a quarter
+            info["dpi"] = tuple(info["dpi"])[::-1]
         im.load()
         pixels = _pixels(ImageOps.exif_transpose(im))
     return (pixels, info) if with_info else pixels
@@ -550,8 +552,10 @@ def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson"
         composited) scaled to [0, 1], 16-bit values included.
 
     Raises ValueError naming the problem for bad shapes, modes or dtypes, an empty or full
-    mask, non-finite values (in the image or the generator's output), an unknown model name
-    or an unknown method.
+    mask, non-finite values (in the image, a float mask or the generator's output), an
+    unknown model name, a device this machine does not have, a model without weights (meta
+    device) or an unknown method; TypeError for a ``model`` that is not a generator and for
+    bfloat16 tensors. Torch tensors are taken as their values (detached, on the CPU).
     """
     from .shipped import default_model_name, pretrained
 

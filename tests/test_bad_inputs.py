@@ -596,3 +596,12 @@ def test_an_output_symlink_stays_a_link_to_the_result(tmp_path):
         got = np.asarray(im)
     np.testing.assert_array_equal(got[~_hole()], _photo()[~_hole()])
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_dpi_follows_an_exif_quarter_turn(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    Image.fromarray(_photo()).save(tmp_path / "in.png", exif=exif, dpi=(300, 150))
+    pixels, info = inference.read_image(tmp_path / "in.png", with_info=True)
+    assert pixels.shape[:2] == (W, H)
+    assert tuple(round(float(d)) for d in info["dpi"]) == (150, 300)
