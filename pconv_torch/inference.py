@@ -455,6 +455,8 @@ def _evaluating(generator, device):
         raise ValueError("model has no weights (its tensors are on the meta device); load "
                          "them before inpainting")
     dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is None:  # "cuda": the current CUDA device
+        dev = torch.device("cuda", torch.cuda.current_device())
     here = all(t.device.type == dev.type and (dev.index is None or t.device.index == dev.index)
                for t in tensors)
     if not here or any(t.is_floating_point() and t.dtype != torch.float32 for t in tensors):
