@@ -37,11 +37,48 @@ import torch
 
 from .harmonic import harmonic_fill
 
-__all__ = ["STEP_MODES", "COMPILE_BACKEND", "make_runner", "PhaseGraph"]
+__all__ = ["STEP_MODES", "COMPILE_BACKEND", "check_step_mode", "make_adam", "optimiser_settings",
+           "make_runner", "PhaseGraph"]
 
 STEP_MODES = ("eager", "static", "compile", "cuda_graph")
 COMPILE_BACKEND = "inductor"  # torch.compile backend of step_mode="compile"
 WARMUP_STEPS = 3  # uncaptured runs before a capture (cuDNN picks its algorithms in them)
+
+
+def check_step_mode(mode: str, device: torch.device, world: int) -> None:
+    """ValueError unless ``mode`` can run on ``device`` with ``world`` processes."""
+    if mode != "eager" and world > 1:
+        raise ValueError(f"TrainConfig.step_mode={mode!r} runs in one process; use "
+                         "step_mode='eager' under torchrun")
+    if mode == "cuda_graph" and device.type != "cuda":
+        raise ValueError("TrainConfig.step_mode='cuda_graph' needs a CUDA device, got "
+                         f"{device}; use 'static' or 'compile' elsewhere")
+
+
+def make_adam(params, lr: float, config, device) -> torch.optim.Adam:
+    """Adam with ``config.betas``; for a static step fused, with ``lr`` a device tensor (see
+    :func:`optimiser_settings`)."""
+    if config.step_mode == "eager":
+        return torch.optim.Adam(params, lr=lr, betas=config.betas)
+    return torch.optim.Adam(params, lr=torch.tensor(lr, device=device), betas=config.betas,
+                            fused=True, capturable=config.step_mode == "cuda_graph")
+
+
+def optimiser_settings(optimisers, mode: str, device) -> None:
+    """Give ``optimisers`` the settings of step ``mode``, which a loaded state replaces with
+    those of the run that wrote it: torch's defaults for ``"eager"``; fused, ``lr`` a device
+    tensor (filled in place each step) and a ``found_inf`` flag for a static step."""
+    static = mode != "eager"
+    for opt in optimisers:
+        for group in opt.param_groups:
+            lr = float(group["lr"])
+            if static:
+                group.update(fused=True, foreach=None, lr=torch.tensor(lr, device=device),
+                             capturable=mode == "cuda_graph")
+            else:
+                group.update(fused=None, foreach=None, capturable=False, lr=lr)
+        if static:
+            opt.found_inf = torch.zeros((), device=device)
 
 
 def make_runner(trainer, mode: str):

@@ -108,6 +108,7 @@ from .config import PRESETS, TrainConfig, build_models, load_config
 from .monitor import EVAL_FIELDS, GeneralisationMonitor
 from .runlog import LOG_FIELDS, RunLog, read_log, sample_grid, trim_csv
 from .runtime import cpu_has_fast_bf16, current_group, is_main_process, setup_distributed
+from .static_step import check_step_mode, make_adam, make_runner, optimiser_settings
 from .stream import make_training_data, preview_batch, step_batches
 
 __all__ = [
@@ -249,14 +250,9 @@ class _Trainer:
         # the averaged generator (config.ema > 0): a frozen copy that trails G's weights
         self.g_ema = copy.deepcopy(self.g).eval().requires_grad_(False) if config.ema else None
         self.static = config.step_mode != "eager"  # no host read inside a step
-        if self.static and self.world > 1:
-            raise ValueError(f"TrainConfig.step_mode={config.step_mode!r} runs in one process; "
-                             "use step_mode='eager' under torchrun")
-        if config.step_mode == "cuda_graph" and not self.cuda:
-            raise ValueError("TrainConfig.step_mode='cuda_graph' needs a CUDA device, got "
-                             f"{self.device}; use 'static' or 'compile' elsewhere")
-        self.opt_g = self._adam(self.g.parameters(), config.lr_g)
-        self.opt_d = self._adam(self.d.parameters(), config.lr_d)
+        check_step_mode(config.step_mode, self.device, self.world)
+        self.opt_g = make_adam(self.g.parameters(), config.lr_g, config, self.device)
+        self.opt_d = make_adam(self.d.parameters(), config.lr_d, config, self.device)
         # (static) the averaged generator's weight 1 - decay, set before every step
         self.ema_weight = torch.zeros((), device=self.device)
         self.step = 0
@@ -270,12 +266,9 @@ class _Trainer:
                 if p.exists():
                     p.unlink()
         self.g_train, self.d_train = self.g, self.d
-        self._optimiser_settings()  # after a resume too: loading replaces the groups' settings
-        self.runner = None
-        if self.static:
-            from .static_step import make_runner
-
-            self.runner = make_runner(self, config.step_mode)
+        # after a resume too: loading replaces the groups' settings with the writer's
+        optimiser_settings((self.opt_g, self.opt_d), config.step_mode, self.device)
+        self.runner = make_runner(self, config.step_mode) if self.static else None
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -627,30 +620,6 @@ class _Trainer:
         if self.static:
             self.ema_weight.fill_(1.0 - self._ema_decay())
         return scale
-
-    # -- static steps (pconv_torch.static_step) -------------------------------------------
-    def _adam(self, params, lr):
-        """Adam with the run's betas; a static step's is fused, with ``lr`` on the device."""
-        if not self.static:
-            return torch.optim.Adam(params, lr=lr, betas=self.cfg.betas)
-        return torch.optim.Adam(params, lr=torch.tensor(lr, device=self.device),
-                                betas=self.cfg.betas, fused=True,
-                                capturable=self.cfg.step_mode == "cuda_graph")
-
-    def _optimiser_settings(self):
-        """Give both optimisers this run's settings, which a loaded state replaces with those
-        of the run that wrote it: torch's defaults for an eager step; fused, ``lr`` a device
-        tensor and a ``found_inf`` flag for a static one."""
-        for opt in (self.opt_g, self.opt_d):
-            for group in opt.param_groups:
-                lr = float(group["lr"])
-                if self.static:
-                    group.update(fused=True, foreach=None, lr=torch.tensor(lr, device=self.device),
-                                 capturable=self.cfg.step_mode == "cuda_graph")
-                else:
-                    group.update(fused=None, foreach=None, capturable=False, lr=lr)
-            if self.static:
-                opt.found_inf = torch.zeros((), device=self.device)
 
     def state_tensors(self) -> list:
         """Every tensor a training step changes: both networks' parameters and buffers, the
