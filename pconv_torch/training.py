@@ -392,15 +392,20 @@ class _Trainer:
             v = v.clone()
             self.dist.all_reduce(v)
         if not bool(torch.isfinite(v).all()):
-            ck = str(self.ckpt_path) if self.last_saved_step is not None else None
-            keep = (f"the last good checkpoint {ck} (step {self.last_saved_step}) is kept"
-                    if ck else "no checkpoint had been written yet")
-            raise TrainingDiverged(
-                f"training diverged: {name} = {float(value.detach())} at phase {phase}, iteration {it} "
-                f"(step {self.step}); the weights were not updated with it and {keep}. "
-                "To train again, start a new run (another out_dir) with a lower lr_g / lr_d "
-                "or a different seed: a run resumes only with the configuration it started with.",
-                phase=phase, iteration=it, step=self.step, term=name, checkpoint=ck)
+            self._diverged(f"{name} = {float(value.detach())} at phase {phase}, iteration {it} "
+                           f"(step {self.step}); the weights were not updated with it",
+                           phase, it, name)
+
+    def _diverged(self, what: str, phase: int, it: int, term: str):
+        """Raise TrainingDiverged: ``what`` happened; the last good checkpoint is kept."""
+        ck = str(self.ckpt_path) if self.last_saved_step is not None else None
+        keep = (f"the last good checkpoint {ck} (step {self.last_saved_step}) is kept"
+                if ck else "no checkpoint had been written yet")
+        raise TrainingDiverged(
+            f"training diverged: {what} and {keep}. To train again, start a new run (another "
+            "out_dir) with a lower lr_g / lr_d or a different seed: a run resumes only with "
+            "the configuration it started with.",
+            phase=phase, iteration=it, step=self.step, term=term, checkpoint=ck)
 
     def _d_logits(self, real, fake, boxes):
         n = len(real)
@@ -636,15 +641,9 @@ class _Trainer:
         those steps were skipped by Adam's ``found_inf``, so no weight took them in."""
         for name in {1: ("l_mse",), 2: ("l_d",), 3: ("l_d", "l_g")}[phase]:
             if name in log.acc and not bool(torch.isfinite(torch.as_tensor(log.acc[name]))):
-                ck = str(self.ckpt_path) if self.last_saved_step is not None else None
-                keep = (f"the last good checkpoint {ck} (step {self.last_saved_step}) is kept"
-                        if ck else "no checkpoint had been written yet")
-                raise TrainingDiverged(
-                    f"training diverged: {name} was not finite in a step of phase {phase} "
-                    f"before iteration {it + 1} (step {self.step}); those steps were skipped "
-                    f"(no weight was updated with them) and {keep}. To train again, start a "
-                    "new run (another out_dir) with a lower lr_g / lr_d or a different seed.",
-                    phase=phase, iteration=it, step=self.step, term=name.upper(), checkpoint=ck)
+                self._diverged(f"{name} was not finite in a step of phase {phase} before "
+                               f"iteration {it + 1} (step {self.step}); those steps were "
+                               "skipped (no weight was updated with them)", phase, it, name.upper())
 
     def _stop_requested(self, stopper) -> bool:
         flag = stopper.flag

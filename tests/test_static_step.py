@@ -10,16 +10,14 @@ import torch
 from pconv_torch import losses, static_step, training
 from pconv_torch.masks import local_boxes
 from pconv_torch.training import TrainingDiverged, load_checkpoint, train
-from tiny_runs import tiny
+from tiny_runs import smooth_images, tiny
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
 
 
 @pytest.fixture(scope="module")
 def images():
-    g = torch.Generator().manual_seed(0)
-    low = torch.rand(6, 3, 4, 4, generator=g)
-    return torch.nn.functional.interpolate(low, size=32, mode="bilinear", align_corners=False)
+    return smooth_images()
 
 
 def weights(path):

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from pconv_torch import losses, training
-from tiny_runs import tiny
+from tiny_runs import smooth_images, tiny
 from pconv_torch.training import (
     PRESETS,
     TrainConfig,
@@ -29,10 +29,7 @@ from pconv_torch.training import (
 
 @pytest.fixture(scope="module")
 def images():
-    g = torch.Generator().manual_seed(0)
-    # smooth random images: a low-resolution field upsampled, so holes are predictable
-    low = torch.rand(6, 3, 4, 4, generator=g)
-    return torch.nn.functional.interpolate(low, size=32, mode="bilinear", align_corners=False)
+    return smooth_images()
 
 
 def state_of(path):

@@ -1,5 +1,15 @@
-"""The smallest training configuration the training tests share: 32x32, widths 1/8 and 1/4."""
+"""What the training tests share: the smallest configuration (32x32, widths 1/8 and 1/4) and
+smooth images to train it on."""
+import torch
+
 from pconv_torch.training import load_config
+
+
+def smooth_images(n: int = 6, size: int = 32, seed: int = 0) -> torch.Tensor:
+    """(n, 3, size, size) smooth random images: a 4x4 random field upsampled (bilinear), so
+    that holes are predictable."""
+    low = torch.rand(n, 3, 4, 4, generator=torch.Generator().manual_seed(seed))
+    return torch.nn.functional.interpolate(low, size=size, mode="bilinear", align_corners=False)
 
 
 def tiny(**kw):
