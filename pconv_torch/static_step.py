@@ -139,15 +139,8 @@ class PhaseGraph:
     def __init__(self, step, example, state_tensors):
         self.inputs = tuple(t.clone() for t in example)
         before = {id(t): t.clone() for t in state_tensors()}
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(WARMUP_STEPS):
-                step(*self.inputs)
-        torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.outputs = step(*self.inputs)
+        _warm_up(step, self.inputs)
+        self.graph, self.outputs = _capture(step, self.inputs)
         with torch.no_grad():  # state made by the warm-up (fresh Adam moments) starts at zero
             for t in state_tensors():
                 t.copy_(before[id(t)]) if id(t) in before else t.zero_()
@@ -157,3 +150,21 @@ class PhaseGraph:
             buffer.copy_(t, non_blocking=True)
         self.graph.replay()
         return self.outputs
+
+
+def _warm_up(step, inputs) -> None:
+    """``WARMUP_STEPS`` uncaptured runs of ``step`` on a side stream, as capturing requires."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(WARMUP_STEPS):
+            step(*inputs)
+    torch.cuda.current_stream().wait_stream(side)
+
+
+def _capture(step, inputs):
+    """``(graph, outputs)``: ``step(*inputs)`` recorded as a CUDA graph (nothing runs yet)."""
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        outputs = step(*inputs)
+    return graph, outputs

@@ -121,6 +121,51 @@ def test_compiled_networks_have_no_graph_break(tmp_path, images, monkeypatch):
     assert_weights(weights(tmp_path / "static"), weights(tmp_path / "compile"), exact=False)
 
 
+class _ReplayByRunning:
+    """Stands in for a CUDA graph on the CPU: a "capture" runs the step (a real one only
+    records it) and a replay runs it again into the captured outputs."""
+
+    def __init__(self, step, inputs):
+        self.step, self.inputs = step, inputs
+        self.outputs = step(*inputs)
+
+    def replay(self):
+        for k, v in self.step(*self.inputs).items():
+            self.outputs[k].copy_(v)
+
+
+def test_a_captured_step_leaves_the_run_where_it_was(images, monkeypatch):
+    """PhaseGraph's warm-up and capture run the step several times; it puts every weight,
+    buffer and Adam moment back (fresh moments to zero), so training through it equals
+    training without it. Checked on the CPU with the graph replaced by re-running the step."""
+    monkeypatch.setattr(static_step, "_warm_up", lambda step, inputs: [
+        step(*inputs) for _ in range(static_step.WARMUP_STEPS)])
+    monkeypatch.setattr(static_step, "_capture", lambda step, inputs: (
+        lambda g: (g, g.outputs))(_ReplayByRunning(step, inputs)))
+    monkeypatch.setattr(static_step, "COMPILE_BACKEND", "eager")
+    cfg = tiny(step_mode="static", ema=0.9, residual=True, standardise=True)
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+        plain = training._Trainer(cfg, images, a, False, "cpu", False, None)
+        graphed = training._Trainer(cfg, images, b, False, "cpu", False, None)
+        graphed.runner = static_step.make_runner(graphed, "cuda_graph")
+        rng = torch.Generator().manual_seed(1)
+        for phase in (1, 1, 2, 3, 1, 3):
+            x = images[torch.randperm(6, generator=rng)[:2]]
+            m = torch.ones(2, 1, 32, 32)
+            m[..., 4:14, 8:20] = 0
+            boxes = local_boxes(m, 16)
+            for tr in (plain, graphed):
+                tr._set_learning_rates()
+                tr.step += 1
+            want = plain.train_step(phase, 0, x, m, boxes)
+            got = graphed.train_step(phase, 0, x, m, boxes)
+            assert want.keys() == got.keys()
+            for k in want:
+                torch.testing.assert_close(got[k], want[k], rtol=1e-6, atol=1e-7, msg=k)
+        for a_t, b_t in zip(plain.state_tensors(), graphed.state_tensors()):
+            torch.testing.assert_close(b_t, a_t, rtol=1e-6, atol=1e-7)
+
+
 # -- on a GPU ------------------------------------------------------------------------------
 def _trainer(mode, images, out):
     cfg = tiny(step_mode=mode, ema=0.9, residual=True, standardise=True)
