@@ -49,6 +49,9 @@ trainer uses bf16 autocast (CUDA; a CPU with native bf16 and ``cpu_amp``), else 
     python benchmarks/bench_training.py --device cuda --limit
     python benchmarks/bench_training.py --limit --presets ci --modes eager,static --threads 1
 
+(``--harmonic no|yes`` keeps one of the two outputs; an interrupt ends the measuring and
+prints what was measured.)
+
 ``--pyramid`` times the generator's forward + backward with its mask pyramid
 (:meth:`pconv_torch.Generator.mask_pyramid`: every layer's mask and rescaling ratio) computed
 inside the pass, and with the pyramid computed beforehand (in a data worker, or once per
@@ -163,6 +166,9 @@ def main(argv=None) -> dict:
     p.add_argument("--presets", default="gpu,paper", help="--limit: the networks' presets")
     p.add_argument("--modes", default=None, help="--limit: step modes, comma-separated")
     p.add_argument("--json", default=None, help="--limit: also write the table to this file")
+    p.add_argument("--harmonic", choices=("both", "no", "yes"), default="both",
+                   help="--limit: networks with the poster's output (no), the harmonic fill "
+                        "(yes) or both")
     p.add_argument("--pyramid", action="store_true",
                    help="the mask pyramid's share of G's forward + backward")
     args = p.parse_args(argv)
@@ -257,44 +263,53 @@ def pyramid_share(args, device) -> dict:
     return {**sec, "ratio": sec["inside"] / sec["given"]}
 
 
+def _limit_rows(preset, residual, modes, args, device, matmul, failed) -> list:
+    """The ``--limit`` rows of one network: every phase in every mode that runs; a mode that
+    fails (no compiler, say) goes into ``failed``; ``matmul`` gains the training's dtype."""
+    over = dict(tensorboard=False, residual=residual, standardise=residual, num_workers=0,
+                eval_every=0, **({"batch_size": args.batch} if args.batch else {}))
+    setups = {}
+    for mode in modes:
+        try:
+            setup = _Setup(training.load_config(preset, step_mode=mode, **over), device)
+            for phase in (1, 2, 3):
+                setup.step(phase)
+            setups[mode] = setup
+        except Exception as e:  # noqa: BLE001 - any failure of that mode
+            failed[(preset, residual, mode)] = f"{type(e).__name__}: {e}".splitlines()[0]
+    if not setups:
+        return []
+    first = next(iter(setups.values()))
+    cfg = first.trainer.cfg
+    dtype = torch.bfloat16 if first.trainer.amp else torch.float32
+    if dtype not in matmul:
+        matmul[dtype] = matmul_gflops(args.matmul or (8192 if device.type == "cuda" else 2048),
+                                      device, dtype=dtype)
+    flops, rows = step_flops(cfg), []
+    for phase in (1, 2, 3):
+        sec = time_steps(setups, phase, args.steps, args.rounds, args.warmup + 1)
+        for mode, t in sec.items():
+            tflops = cfg.batch_size / t * flops[phase] / 1e12
+            rows.append((preset, residual, mode, phase, t, cfg.batch_size / t, tflops, dtype,
+                         sec.get(modes[0], float("nan")) / t))
+    return rows
+
+
 def distance_to_limit(args, device) -> dict:
     """The ``--limit`` table (see the module docstring); returns ``{(preset, residual, mode,
     phase): {"s_per_step", "images_per_s", "tflops", "fraction"}}``."""
     cuda = device.type == "cuda"
-    modes = (args.modes or ("eager,static,compile,cuda_graph" if cuda else "eager,static")).split(",")
+    default = "eager,static,compile,cuda_graph" if cuda else "eager,static"
+    modes = (args.modes or default).split(",")
     rows, result, failed = [], {}, {}
     matmul = {}  # dtype -> best GFLOP/s, measured before and after the steps
-    for preset in args.presets.split(","):
-        for residual in (False, True):
-            over = dict(tensorboard=False, residual=residual, standardise=residual,
-                        num_workers=0, eval_every=0)
-            if args.batch:
-                over["batch_size"] = args.batch
-            setups = {}
-            for mode in modes:  # a mode that fails (no compiler, say) is reported and skipped
-                try:
-                    setup = _Setup(training.load_config(preset, step_mode=mode, **over), device)
-                    for phase in (1, 2, 3):
-                        setup.step(phase)
-                    setups[mode] = setup
-                except Exception as e:  # noqa: BLE001 - any failure of that mode
-                    failed[(preset, residual, mode)] = f"{type(e).__name__}: {e}".splitlines()[0]
-            if not setups:
-                continue
-            first = next(iter(setups.values()))
-            cfg = first.trainer.cfg
-            dtype = torch.bfloat16 if first.trainer.amp else torch.float32
-            if dtype not in matmul:
-                matmul[dtype] = matmul_gflops(args.matmul or (8192 if cuda else 2048), device,
-                                              dtype=dtype)
-            flops = step_flops(cfg)
-            for phase in (1, 2, 3):
-                sec = time_steps(setups, phase, args.steps, args.rounds, args.warmup + 1)
-                for mode, t in sec.items():
-                    tflops = cfg.batch_size / t * flops[phase] / 1e12
-                    base = sec.get(modes[0], float("nan"))
-                    rows.append((preset, residual, mode, phase, t, cfg.batch_size / t, tflops,
-                                 dtype, base / t))
+    harmonic = {"both": (False, True), "no": (False,), "yes": (True,)}[args.harmonic]
+    try:  # Ctrl-C (or a time limit's SIGINT) ends the measuring; what was measured is kept
+        for preset in args.presets.split(","):
+            for residual in harmonic:
+                rows += _limit_rows(preset, residual, modes, args, device, matmul, failed)
+    except KeyboardInterrupt:
+        print("interrupted: the table holds what was measured before")
     for dtype in matmul:  # again after the steps (clocks and load change): the best of both
         matmul[dtype] = max(matmul[dtype], matmul_gflops(args.matmul or (8192 if cuda else 2048),
                                                          device, dtype=dtype))
@@ -306,7 +321,8 @@ def distance_to_limit(args, device) -> dict:
         fraction = tflops * 1e3 / matmul[dtype]
         result[(preset, residual, mode, phase)] = {"s_per_step": t, "images_per_s": ips,
                                                    "tflops": tflops, "fraction": fraction,
-                                                   "matmul_gflops": matmul[dtype]}
+                                                   "matmul_gflops": matmul[dtype],
+                                                   "speedup": speedup}
         print(f"{preset:7s} {'yes' if residual else 'no':8s} {mode:10s} {phase:5d} "
               f"{1e3 * t:8.2f} {ips:9.1f} {tflops:8.3f} {100 * fraction:8.2f}% {speedup:8.2f}x")
     for (preset, residual, mode), why in failed.items():

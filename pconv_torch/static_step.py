@@ -91,8 +91,10 @@ def make_runner(trainer, mode: str):
         # The networks compile whole (fullgraph: a host read inside them would be an error),
         # backward included; so does Adam's step. The step's own few lines (losses, the
         # backward calls, zero_grad, the averaged generator) stay in Python.
-        for net in (trainer.g, trainer.d):
-            net.compile(backend=COMPILE_BACKEND, fullgraph=True, dynamic=False)
+        # (The compiled wrappers serve the steps only: sample grids and scores run the
+        # networks as they are, with their input checks.)
+        trainer.g_train = trainer.g_infer = _compiled(trainer.g)
+        trainer.d_train = trainer.d_frozen = _compiled(trainer.d)
         for opt in (trainer.opt_g, trainer.opt_d):
             opt.step = torch.compile(opt.step, backend=COMPILE_BACKEND, dynamic=False)
         return lambda phase, x, m, boxes: steps[phase](x, m, boxes)
@@ -111,6 +113,12 @@ def make_runner(trainer, mode: str):
 
         return run
     raise ValueError(f"step_mode must be one of {', '.join(STEP_MODES[1:])} here, got {mode!r}")
+
+
+def _compiled(net):
+    """``net`` compiled whole (``fullgraph``: a host read inside it is an error), sharing its
+    parameters."""
+    return torch.compile(net, backend=COMPILE_BACKEND, fullgraph=True, dynamic=False)
 
 
 def _without_iteration(step):

@@ -265,7 +265,8 @@ class _Trainer:
             for p in (self.log_path, self.eval_path):  # a fresh run starts fresh logs
                 if p.exists():
                     p.unlink()
-        self.g_train, self.d_train = self.g, self.d
+        self.g_train, self.d_train = self.g, self.d  # the networks the steps train
+        self.g_infer, self.d_frozen = self.g, self.d  # G without gradient (phase 2), D frozen
         # after a resume too: loading replaces the groups' settings with the writer's
         optimiser_settings((self.opt_g, self.opt_d), config.step_mode, self.device)
         self.runner = make_runner(self, config.step_mode) if self.static else None
@@ -448,7 +449,7 @@ class _Trainer:
     def phase2_step(self, it, x, m, boxes) -> dict:
         """Phase 2: a D step on L_D, real images against G(I) from the fixed G."""
         with torch.no_grad(), self._autocast():
-            fake = self.g(x, m, check_values=not self.static)
+            fake = self.g_infer(x, m, check_values=not self.static)
         fake = fake.float()
         real_l, fake_l = self._d_logits(x, fake.to(x.dtype), boxes)
         l_d = losses.discriminator_loss(real_l, fake_l)
@@ -480,7 +481,8 @@ class _Trainer:
             p.requires_grad_(False)
         try:
             with self._autocast():
-                g_logits = self.d(fake.to(x.dtype), boxes, check_values=not self.static).float()
+                g_logits = self.d_frozen(fake.to(x.dtype), boxes,
+                                         check_values=not self.static).float()
             l_g = losses.generator_loss(fake, x, m, g_logits, cfg.adv_weight, cfg.valid_weight)
             self._check("L_G", l_g, 3, it, self.opt_g)
             self.opt_g.zero_grad(set_to_none=True)
