@@ -36,6 +36,7 @@ from torch import nn
 
 from .config import TrainConfig, build_models
 from .fileio import atomic_write
+from .schedule import phase_of
 
 try:
     import fcntl
@@ -284,8 +285,50 @@ def load_generator(path, map_location="cpu", allow_unverified: bool = False):
     fill = fill.tolist() if isinstance(fill, torch.Tensor) and fill.numel() == 3 else (0.5,) * 3
     g, _ = build_models(cfg, fill=fill)
     load_part(g, state, key, path)
-    g.image_size = cfg.image_size  # the scale it was trained at (pconv_torch.inference)
     return g.to(map_location if isinstance(map_location, (str, torch.device)) else "cpu").eval()
+
+
+# --------------------------------------------------------------------------------------
+# A trainer's state
+# --------------------------------------------------------------------------------------
+def training_state(trainer) -> dict:
+    """The checkpoint of a :class:`pconv_torch.training._Trainer` at its current step (the
+    fields of the module docstring, without ``digests``)."""
+    cfg = trainer.cfg
+    phase, _ = phase_of(min(trainer.step, max(cfg.total_steps - 1, 0)), cfg.iterations)
+    return {
+        "format": FORMAT, "version": VERSION, "config": cfg.to_dict(),
+        "step": trainer.step, "phase": phase,
+        "iteration": trainer.step - sum(cfg.iterations[:phase - 1]),
+        "generator": trainer.g.state_dict(), "discriminator": trainer.d.state_dict(),
+        "opt_g": trainer.opt_g.state_dict(), "opt_d": trainer.opt_d.state_dict(),
+        "rng": rng_state(), "world_size": trainer.world,
+        **({"generator_ema": trainer.g_ema.state_dict()} if trainer.g_ema is not None else {}),
+        "sampler": {"position": trainer.position, "seed": cfg.seed,
+                    "global_batch": cfg.batch_size * trainer.world},
+        "losses": {k: float(v) for k, v in trainer.last.items()},
+        "torch_version": str(torch.__version__),
+    }
+
+
+def restore_training(trainer, state: dict, path: Path) -> None:
+    """Load a checkpoint ``state`` (read from ``path``) into ``trainer``: its networks,
+    optimisers, the global RNGs, the step, the stream position and the last losses.
+    ValueError naming ``path`` for a part that does not fit."""
+    load_part(trainer.g, state, "generator", path)
+    load_part(trainer.d, state, "discriminator", path)
+    if trainer.g_ema is not None:
+        load_part(trainer.g_ema, state, "generator_ema", path)
+    load_part(trainer.opt_g, state, "opt_g", path)
+    load_part(trainer.opt_d, state, "opt_d", path)
+    try:
+        set_rng_state(state["rng"])
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError):
+        raise ValueError(f"{path}: checkpoint has no usable 'rng' entry") from None
+    trainer.step = int(state["step"])
+    trainer.position = int(state.get("sampler", {}).get(
+        "position", trainer.step * trainer.cfg.batch_size * trainer.world))
+    trainer.last = dict(state.get("losses", {}))
 
 
 # --------------------------------------------------------------------------------------

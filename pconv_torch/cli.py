@@ -131,14 +131,14 @@ def _refuse_non_finite(module, inputs, output) -> None:
 
 
 def cmd_eval(args):
-    from . import training
+    from . import checkpoint
 
     if args.n is not None and args.n < 1:
         raise CommandError(f"--n {args.n}: the number of test images must be positive")
     generator, size, multiple = None, args.size, 16  # 16: the default generator's 2**depth
     if args.checkpoint is not None:
-        generator = training.load_generator(args.checkpoint, map_location=args.device or "cpu",
-                                            allow_unverified=args.allow_unverified_checkpoint)
+        generator = checkpoint.load_generator(args.checkpoint, map_location=args.device or "cpu",
+                                              allow_unverified=args.allow_unverified_checkpoint)
         generator.register_forward_hook(_refuse_non_finite)
         multiple = 2 ** generator.depth
         if size is None:  # evaluate at the resolution the model was trained at
@@ -308,9 +308,9 @@ def cmd_inpaint(args):
     device = args.device or "cpu"
     if args.method == "model":
         if args.checkpoint is not None:
-            from . import training
+            from . import checkpoint
 
-            generator = training.load_generator(
+            generator = checkpoint.load_generator(
                 args.checkpoint, allow_unverified=args.allow_unverified_checkpoint)
         else:
             from .shipped import default_model_name, pretrained

@@ -23,13 +23,14 @@ from fractions import Fraction
 import numpy as np
 
 from .masks import MaskChoice
-from .networks import ConvKind, NormKind
+from .networks import ConvKind, NormKind, standardise_error
 
 # How a training step runs (pconv_torch.static_step): "eager" checks every loss on the host as
 # it goes; the others read nothing on the host inside a step.
 StepMode = typing.Literal["eager", "static", "compile", "cuda_graph"]
 
-__all__ = ["TrainConfig", "PRESETS", "ABLATIONS", "load_config", "ablation_config", "build_models"]
+__all__ = ["TrainConfig", "PRESETS", "ABLATIONS", "load_config", "ablation_config", "build_models",
+           "GENERATOR_FIELDS", "generator_settings"]
 
 # Sanity bounds on sizes (documented in TrainConfig): values past them are typos that
 # would exhaust memory.
@@ -233,9 +234,9 @@ class TrainConfig:
                 f"{self.batch_size * self.image_size ** 2} pixels per batch must be <= 2**24 = "
                 f"{_MAX_BATCH_PIXELS} (a bound on memory use; at image_size "
                 f"{self.image_size}: batch_size <= {_MAX_BATCH_PIXELS // self.image_size ** 2})")
-        if self.standardise and not self.residual:
-            bad("standardise", "needs residual=True (it scales the correction to the harmonic "
-                "fill); with residual=False set standardise=False too")
+        why = standardise_error(self.residual, self.standardise)
+        if why:
+            bad("standardise", f"{why}; with residual=False set standardise=False too")
         if not isinstance(self.data, str) or not self.data:
             bad("data", "must be 'embedded', 'places365:ROOT' or an image folder path")
         return self
@@ -447,13 +448,23 @@ def ablation_config(name: str, preset: str = "cpu") -> TrainConfig:
     return load_config(preset, **overrides)
 
 
+# The fields of a TrainConfig that are the generator's own options (and the "generator" table of
+# pconv_torch/weights/manifest.json); image_size and fill are given to it separately.
+GENERATOR_FIELDS = ("width", "depth", "norm", "conv", "residual", "standardise")
+
+
+def generator_settings(config: TrainConfig) -> dict:
+    """``{option: value}`` of :data:`GENERATOR_FIELDS`: what ``Generator(**...)`` takes from
+    ``config`` besides ``image_size`` and ``fill``."""
+    return {name: getattr(config, name) for name in GENERATOR_FIELDS}
+
+
 def build_models(config: TrainConfig, fill=(0.5, 0.5, 0.5)):
     """``(G, D)`` for ``config`` (CPU, float32, torch default initialisation); ``fill`` (3,)
-    is G's mean-fill value for the holes."""
+    is G's mean-fill value for the holes; G's ``image_size`` is ``config.image_size``."""
     from .networks import Discriminator, Generator
 
-    g = Generator(width=config.width, depth=config.depth, norm=config.norm, conv=config.conv,
-                  residual=config.residual, standardise=config.standardise,
+    g = Generator(**generator_settings(config), image_size=config.image_size,
                   fill=tuple(float(v) for v in fill))
     d = Discriminator(local=config.local, image_size=config.image_size,
                       patch_size=config.patch_size, width=config.d_width)

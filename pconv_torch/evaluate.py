@@ -167,21 +167,25 @@ class mean_fill_method:
         return f"mean_fill_method(mean={None if self._mean is None else self._mean.tolist()})"
 
 
-def opencv_method(flag: int, radius: float = OPENCV_RADIUS) -> Method:
+def opencv_method(flag: int | str, radius: float = OPENCV_RADIUS) -> Method:
     """Baseline wrapping ``cv2.inpaint(src_u8, mask_u8, radius, flag)``.
 
+    ``flag``: OpenCV's constant, or its name in ``cv2`` (``"INPAINT_TELEA"``), looked up on
+    the first call, so that building the method does not import OpenCV.
     Our float image (3,H,W) in [0, 1] becomes (H, W, 3) uint8 ``round(255*x)`` (channel
     order does not matter to either algorithm: channels are filled independently with the
     same weights); our mask (1 = valid) becomes OpenCV's (H, W) uint8 with **255 = fill**.
     The result comes back ``/255`` and is composited, so valid pixels are exactly the input's.
     """
-    import cv2
 
     def inpaint(image, mask) -> torch.Tensor:
+        import cv2
+
         image, mask = _check_one(image, mask)
         src = np.clip(np.rint(image.transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)
         hole = np.where(mask[0] < 0.5, 255, 0).astype(np.uint8)
-        out = cv2.inpaint(np.ascontiguousarray(src), hole, float(radius), flag)
+        code = getattr(cv2, flag) if isinstance(flag, str) else flag
+        out = cv2.inpaint(np.ascontiguousarray(src), hole, float(radius), code)
         return _finish(image, mask, out.astype(np.float32) / 255.0)
 
     return inpaint
@@ -189,16 +193,12 @@ def opencv_method(flag: int, radius: float = OPENCV_RADIUS) -> Method:
 
 def telea(radius: float = OPENCV_RADIUS) -> Method:
     """OpenCV's fast-marching method (Telea 2004), ``cv2.INPAINT_TELEA``."""
-    import cv2
-
-    return opencv_method(cv2.INPAINT_TELEA, radius)
+    return opencv_method("INPAINT_TELEA", radius)
 
 
 def navier_stokes(radius: float = OPENCV_RADIUS) -> Method:
     """OpenCV's Navier-Stokes method (Bertalmio et al. 2001), ``cv2.INPAINT_NS``."""
-    import cv2
-
-    return opencv_method(cv2.INPAINT_NS, radius)
+    return opencv_method("INPAINT_NS", radius)
 
 
 def biharmonic(image, mask) -> torch.Tensor:

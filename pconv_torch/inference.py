@@ -45,7 +45,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
-from scipy import ndimage
 
 __all__ = ["inpaint", "read_image", "fill_holes", "context_windows", "poisson_blend",
            "check_device"]
@@ -226,6 +225,8 @@ def context_windows(hole: np.ndarray, scale: int, merge: int = 4) -> list[tuple[
 
     Args: hole (H, W) bool, True = fill; scale: the model's training size.
     """
+    from scipy import ndimage
+
     h, w = hole.shape
     grown = ndimage.binary_dilation(hole, iterations=merge) if merge else hole
     labels, _ = ndimage.label(grown)
@@ -324,6 +325,7 @@ def _poisson_solve(fill, image, unknown, guided) -> np.ndarray:
     Args: fill, image (H, W, C); unknown, guided (H, W) bool, unknown within guided.
     """
     import scipy.sparse as sparse
+    from scipy import ndimage
     from scipy.sparse.linalg import splu
 
     labels, parts = ndimage.label(unknown)
@@ -364,6 +366,8 @@ def _blend_large(fill, out, hole) -> None:
     """:func:`poisson_blend` of a hole larger than :data:`BLEND_MAX_UNKNOWNS`, unclipped, in
     place: ``out`` (H, W, C) float, the image, gets the blended hole; fill (H, W, C); hole
     (H, W) bool."""
+    from scipy import ndimage
+
     k = int(np.ceil(np.sqrt(np.count_nonzero(hole) / BLEND_MAX_UNKNOWNS)))
     while True:  # the coarse hole also counts the blocks the hole only touches
         ys, xs = np.nonzero(hole)  # the hole's box with a margin of known blocks around it

@@ -106,6 +106,22 @@ class GeneralisationMonitor:
             rows += self._rows(name, run, 0, 0)
         return rows
 
+    def record(self, path, generators: dict, step: int, phase: int, device="cpu", autocast=None,
+               fill=None) -> None:
+        """Append to the eval log ``path`` the rows of every generator of ``generators``
+        (method name -> generator) at ``step`` (:meth:`score`); a new file starts with its
+        header and :meth:`reference_rows` of ``fill``."""
+        path = Path(path)
+        new = not path.exists()
+        rows = self.reference_rows(fill) if new else []
+        for name, generator in generators.items():
+            rows += self.score(generator, step, phase, device, autocast, name=name)
+        with open(path, "a", newline="") as f:
+            w = csv.DictWriter(f, EVAL_FIELDS)
+            if new:
+                w.writeheader()
+            w.writerows(rows)
+
 
 def read_eval_log(path) -> list[dict]:
     """The rows of an ``eval.csv`` (``path``: the file or the run directory holding it),

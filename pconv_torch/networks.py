@@ -120,6 +120,14 @@ def known_statistics(image: torch.Tensor, mask: torch.Tensor):
         return mean.to(image.dtype), var.sqrt().to(image.dtype)
 
 
+def standardise_error(residual: bool, standardise: bool) -> str | None:
+    """Why ``standardise`` cannot be used with ``residual``, or None: the one statement of
+    that rule, for :class:`Generator` and :class:`~pconv_torch.config.TrainConfig`."""
+    if standardise and not residual:
+        return "needs residual=True (it scales the correction to the harmonic fill)"
+    return None
+
+
 class Generator(nn.Module):
     """U-Net of partial convolutions (poster Table 1; see the module docstring for the layout).
 
@@ -150,6 +158,8 @@ class Generator(nn.Module):
             ``sigmoid(logit(h) + z * s / STANDARD_CONTRAST)``. The fill then barely depends on
             the image's brightness, colour and contrast, and a flat image (``s = 0``) gets the
             harmonic fill, exactly.
+        image_size: the side of the images it is trained at, or None (unknown); kept as the
+            attribute ``image_size``, the scale :func:`pconv_torch.inpaint` runs it at.
 
     ``forward(image, mask)``: image (N, 3, H, W) in [0, 1] (values under holes are ignored),
     mask (N, 1, H, W), **1 = valid, 0 = hole**; H and W divisible by ``2**depth``.
@@ -158,11 +168,14 @@ class Generator(nn.Module):
 
     def __init__(self, width: float = 1.0, depth: int = 4, norm: NormKind | None = None,
                  conv: ConvKind = "partial", fill: Sequence[float] = (0.5, 0.5, 0.5),
-                 residual: bool = False, standardise: bool = False):
+                 residual: bool = False, standardise: bool = False,
+                 image_size: int | None = None):
         super().__init__()
-        if standardise and not residual:
-            raise ValueError("standardise=True needs residual=True (it scales the correction "
-                             "to the harmonic fill)")
+        why = standardise_error(residual, standardise)
+        if why:
+            raise ValueError(f"standardise=True {why}")
+        if image_size is not None and not (isinstance(image_size, int) and image_size > 0):
+            raise ValueError(f"image_size must be None or a positive int, got {image_size!r}")
         if conv not in get_args(ConvKind):
             raise ValueError(f"conv must be 'partial' or 'plain', got {conv!r}")
         if norm not in (None, *get_args(NormKind)):
@@ -176,6 +189,7 @@ class Generator(nn.Module):
             raise ValueError(f"fill must hold 3 per-channel values, got shape {tuple(fill.shape)}")
         self.width, self.depth, self.norm, self.conv = float(width), depth, norm, conv
         self.residual, self.standardise = bool(residual), bool(standardise)
+        self.image_size = image_size  # the side it is trained at (pconv_torch.inference)
         self.register_buffer("fill", fill.clone())
         # the base of a residual generator; a training step may put a compiled copy here
         self.harmonic = harmonic_fill

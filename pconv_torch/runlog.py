@@ -21,7 +21,7 @@ import torch
 from . import data as _data
 from .fileio import atomic_write
 
-__all__ = ["LOG_FIELDS", "read_log", "sample_grid"]
+__all__ = ["LOG_FIELDS", "read_log", "sample_grid", "write_samples", "say"]
 
 LOG_FIELDS = ["step", "phase", "iteration", "l_hole", "l_valid", "l_mse", "l_adv", "l_g",
               "l_d", "d_real", "d_fake", "lr_g", "lr_d", "images_per_s", "seconds"]
@@ -67,6 +67,34 @@ def sample_grid(images, masks, outputs, fill, pad: int = 2) -> np.ndarray:
             y, x = pad + r * (h + pad), pad + c * (w + pad)
             grid[y:y + h, x:x + w] = arr[c]
     return grid
+
+
+def write_samples(path, generator, preview, fill, device, autocast) -> Path:
+    """Save the :func:`sample_grid` of ``generator`` on the ``preview`` batch (images
+    (n, 3, S, S), masks (n, 1, S, S)) as the PNG ``path``; the generator runs in eval mode
+    under no_grad and ``autocast()`` on ``device``, and is put back in its mode."""
+    from PIL import Image
+
+    images, masks = preview
+    was = generator.training
+    generator.eval()
+    with torch.no_grad(), autocast():
+        out = generator(images.to(device), masks.to(device)).float()
+    generator.train(was)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sample_grid(images, masks, out.cpu(), fill)).save(path)
+    return path
+
+
+def say(message: str) -> None:
+    """Print ``message`` on its own line, above any progress bar."""
+    try:
+        from tqdm.auto import tqdm
+
+        tqdm.write(message)
+    except ImportError:  # pragma: no cover
+        print(message)
 
 
 class RunLog:

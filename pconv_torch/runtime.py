@@ -1,4 +1,5 @@
-"""Where a training run executes: the torchrun process group, ranks, and bf16 support.
+"""Where a training run executes: the torchrun process group, ranks, bf16 support, and the
+signals that stop it (:class:`StopOnSignal`).
 
 Under ``torchrun`` (``WORLD_SIZE > 1``) every process calls :func:`setup_distributed`, which
 joins the ``env://`` process group (nccl on CUDA with device ``cuda:LOCAL_RANK``, gloo on the
@@ -8,11 +9,14 @@ CPU). Rank 0 writes the run directory; every rank trains on its share of each st
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from pathlib import Path
 
 import torch
 
-__all__ = ["setup_distributed", "is_main_process", "current_group", "cpu_has_fast_bf16"]
+__all__ = ["setup_distributed", "is_main_process", "current_group", "cpu_has_fast_bf16",
+           "StopOnSignal"]
 
 
 def current_group():
@@ -58,3 +62,31 @@ def cpu_has_fast_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+class StopOnSignal:
+    """First SIGINT/SIGTERM: finish the current step, save, return. Second: raise at once."""
+
+    def __init__(self):
+        self.flag, self.signame, self._old = False, None, {}
+
+    def _handler(self, sig, frame):
+        if self.flag:
+            self.restore()
+            raise KeyboardInterrupt
+        self.flag, self.signame = True, signal.Signals(sig).name
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, self._handler)
+        return self
+
+    def restore(self):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+        self._old = {}
+
+    def __exit__(self, *exc):
+        self.restore()
+        return False

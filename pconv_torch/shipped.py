@@ -23,8 +23,9 @@ A fifth, ``full_128``, is the full model at 128x128 (the ``gpu`` preset), traine
 GPU, without the standardised input of the other four; it is used when named
 (``pretrained("full_128")``, ``inpaint(..., model="full_128")``).
 
-Reproduce every file from scratch (``runs/shipped/<name>/`` hold the training runs; a killed
-run resumes)::
+Loading needs neither the trainer nor the exporter: those live in :mod:`pconv_torch.reproduce`,
+which the command below runs. Reproduce every file from scratch (``runs/shipped/<name>/`` hold
+the training runs; a killed run resumes)::
 
     python -m pconv_torch.shipped --out runs/shipped
 
@@ -40,21 +41,14 @@ and the 128x128 model, on a GPU::
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import hashlib
 import json
-import time
 from pathlib import Path
 
-import torch
-
-from .config import ABLATIONS, ablation_config
-from .fileio import atomic_write
+from .config import ABLATIONS, GENERATOR_FIELDS, ablation_config
 
 __all__ = ["pretrained", "default_model_name", "model_scale", "manifest", "SHIPPED", "SOURCES",
-           "LABELS", "shipped_config", "reproduce_command", "export", "training_curves",
-           "WEIGHTS_DIR"]
+           "LABELS", "shipped_config", "reproduce_command", "training_curves", "WEIGHTS_DIR"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 MANIFEST = "manifest.json"
@@ -133,12 +127,8 @@ def _entry(name: str, man: dict) -> dict:
 
 def _check_entry(name: str, entry, where: Path) -> None:
     """ValueError naming the manifest ``where`` and model ``name`` unless ``entry`` has the
-    fields :func:`pretrained` reads, of the right types, and a generator configuration that
-    :class:`~pconv_torch.networks.Generator` accepts."""
-    import inspect
-
-    from .networks import Generator
-
+    fields :func:`pretrained` reads, of the right types, and a generator configuration of
+    :data:`~pconv_torch.config.GENERATOR_FIELDS` only."""
     bad = f"{where}: model {name!r}: "
     if not isinstance(entry, dict):
         raise ValueError(bad + "entry is not a table")
@@ -146,7 +136,7 @@ def _check_entry(name: str, entry, where: Path) -> None:
         if not isinstance(entry.get(key), kind):
             raise ValueError(bad + (f"no {key!r} field" if key not in entry else
                                     f"{key!r} must be a {kind.__name__}"))
-    known = set(inspect.signature(Generator).parameters) - {"fill"}
+    known = set(GENERATOR_FIELDS)
     unknown = sorted(set(entry["generator"]) - known)
     if unknown:
         raise ValueError(bad + f"unknown generator option {unknown[0]!r} (known: "
@@ -181,7 +171,8 @@ def pretrained(name: str | None = None, weights_dir=None):
     except Exception as e:  # safetensors raises its own error types
         raise ValueError(f"{path}: unreadable safetensors file ({e})") from None
     try:
-        g = Generator(**entry["generator"], fill=state["fill"].tolist())
+        g = Generator(**entry["generator"], image_size=int(entry["image_size"]),
+                      fill=state["fill"].tolist())
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path}: cannot build the manifest's generator {entry['generator']} "
                          f"({type(e).__name__}: {e})") from None
@@ -190,7 +181,6 @@ def pretrained(name: str | None = None, weights_dir=None):
     except RuntimeError as e:
         raise ValueError(f"{path}: weights do not match the manifest's generator "
                          f"{entry['generator']}: {str(e)[:200]}") from None
-    g.image_size = int(entry["image_size"])
     return g.eval()
 
 
@@ -200,107 +190,7 @@ def reproduce_command(name: str) -> str:
     return f"python -m pconv_torch.shipped --only {name}" + (" --device cuda" if gpu else "")
 
 
-def export(run_dir, name: str, weights_dir=None, **extra) -> dict:
-    """Write the generator of the training run ``run_dir`` as ``<name>.safetensors`` and
-    record it in the manifest (atomically). Returns the manifest entry."""
-    from safetensors.torch import save
+if __name__ == "__main__":  # the documented command; the trainer is imported only here
+    from .reproduce import main
 
-    from .checkpoint import load_checkpoint
-
-    state = load_checkpoint(run_dir)
-    cfg = state["config_obj"]
-    if state["step"] < cfg.total_steps:
-        raise ValueError(f"{run_dir}: training is not finished (step {state['step']} of "
-                         f"{cfg.total_steps}); run it to the end first")
-    # the averaged weights when the run kept them (TrainConfig.ema), as load_generator does
-    weights = {k: v.contiguous() for k, v in state.get("generator_ema", state["generator"]).items()}
-    if not all(bool(torch.isfinite(v).all()) for v in weights.values()):
-        raise ValueError(f"{run_dir}: the generator has non-finite weights; not exported")
-    out = Path(weights_dir or WEIGHTS_DIR)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.safetensors"
-    with atomic_write(path) as f:
-        f.write(save(weights))
-    for log in ("log.csv", "eval.csv"):  # the training curves, for the book
-        src = Path(run_dir) / log
-        if src.is_file():
-            with atomic_write(out / f"{name}.{log}") as f:
-                f.write(src.read_bytes())
-    entry = {
-        "file": path.name, "sha256": _sha256(path), "image_size": cfg.image_size,
-        "generator": {"width": cfg.width, "depth": cfg.depth, "norm": cfg.norm, "conv": cfg.conv,
-                      "residual": cfg.residual, "standardise": cfg.standardise},
-        "description": ABLATIONS[SOURCES[name][0]][0] if name in SOURCES else "",
-        "reproduce": reproduce_command(name), "steps": int(state["step"]),
-        "train_config": cfg.to_dict(), **extra,
-    }
-    with _locked(out / ".manifest.lock"):  # two trainings may export at the same time
-        man = manifest(out)
-        man["models"][name] = entry
-        man["reproduce"] = "python -m pconv_torch.shipped --out runs/shipped"
-        with atomic_write(out / MANIFEST, "w") as f:
-            json.dump(man, f, indent=1, sort_keys=True)
-            f.write("\n")
-    return entry
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    """An exclusive lock on ``path`` (POSIX ``flock``; no locking where that is missing)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def main(argv=None) -> int:
-    """Train the shipped models (resuming finished or killed runs) and export them."""
-    from .training import train
-
-    p = argparse.ArgumentParser(prog="python -m pconv_torch.shipped", description=main.__doc__)
-    p.add_argument("--out", default="runs/shipped", help="directory of the training runs")
-    p.add_argument("--only", nargs="*", choices=sorted(SOURCES),
-                   help=f"train only these models (default: the four of the comparison, "
-                        f"{', '.join(SHIPPED)}; full_128 needs --device cuda)")
-    p.add_argument("--device", default="cpu", help="torch device to train on (default cpu)")
-    p.add_argument("--weights-dir", default=None, help=f"where to export (default {WEIGHTS_DIR})")
-    args = p.parse_args(argv)
-    for name in args.only or list(SHIPPED):
-        run_dir = Path(args.out) / name
-        t0 = time.perf_counter()
-        result = train(shipped_config(name), out_dir=run_dir, device=args.device)
-        if result["status"] != "finished":
-            print(f"{name}: {result['status']} at step {result['step']}; rerun to resume")
-            return 1
-        where = ({"device": torch.cuda.get_device_name(args.device)}
-                 if str(args.device).startswith("cuda") else
-                 {"torch_threads": torch.get_num_threads()})
-        entry = export(run_dir, name, args.weights_dir,
-                       train_seconds=round(float(_run_seconds(run_dir)), 1), **where)
-        print(f"{name}: {entry['file']} sha256 {entry['sha256'][:16]}... "
-              f"({time.perf_counter() - t0:.0f} s in this call)")
-    return 0
-
-
-def _run_seconds(run_dir) -> float:
-    """Training wall time of a run: the sum over its log of each resumed segment's seconds."""
-    from .training import read_log
-
-    log = read_log(run_dir)
-    secs, total, prev = log["seconds"], 0.0, 0.0
-    for s in secs:  # "seconds" restarts from 0 in each resumed segment
-        if s < prev:
-            total += prev
-        prev = s
-    return total + prev
-
-
-if __name__ == "__main__":
     raise SystemExit(main())

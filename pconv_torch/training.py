@@ -75,11 +75,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import csv
 import dataclasses
 import random
-import signal
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -91,23 +88,22 @@ from torch import nn
 from . import losses
 from .checkpoint import (
     CHECKPOINT_NAME,
-    FORMAT,
     LOCK_NAME,
-    VERSION,
     check_resumable,
     load_checkpoint,
     load_generator,
-    load_part,
     make_out_dir,
     out_dir_lock,
-    rng_state,
+    restore_training,
     save_checkpoint,
-    set_rng_state,
+    training_state,
 )
 from .config import PRESETS, TrainConfig, build_models, load_config
 from .monitor import EVAL_FIELDS, GeneralisationMonitor
-from .runlog import LOG_FIELDS, RunLog, read_log, sample_grid, trim_csv
-from .runtime import cpu_has_fast_bf16, current_group, is_main_process, setup_distributed
+from .runlog import LOG_FIELDS, RunLog, read_log, sample_grid, say, trim_csv, write_samples
+from .runtime import (StopOnSignal, cpu_has_fast_bf16, current_group, is_main_process,
+                      setup_distributed)
+from .schedule import lr_scale, phase_of
 from .static_step import check_step_mode, make_adam, make_runner, optimiser_settings
 from .stream import make_training_data, preview_batch, step_batches
 
@@ -145,67 +141,8 @@ class TrainingDiverged(RuntimeError):
 
 
 # --------------------------------------------------------------------------------------
-# Learning-rate schedule
-# --------------------------------------------------------------------------------------
-def lr_scale(step: int, total: int, decay: float) -> float:
-    """Learning-rate factor at global ``step``: 1 until the last ``decay * total`` steps, then
-    falling linearly to 0.1 at the last step."""
-    start = total * (1.0 - decay)
-    if decay <= 0 or step < start:
-        return 1.0
-    return 1.0 - 0.9 * (step - start) / max(total - start, 1.0)
-
-
-# --------------------------------------------------------------------------------------
 # The trainer
 # --------------------------------------------------------------------------------------
-def _phase_of(step: int, iters) -> tuple[int, int]:
-    """Phase (1..3) and iteration within it (0-based) of global step ``step``."""
-    a, b = iters[0], iters[0] + iters[1]
-    if step < a:
-        return 1, step
-    if step < b:
-        return 2, step - a
-    return 3, step - b
-
-
-class _Stop:
-    """First SIGINT/SIGTERM: finish the current step, save, return. Second: raise at once."""
-
-    def __init__(self):
-        self.flag, self.signame, self._old = False, None, {}
-
-    def _handler(self, sig, frame):
-        if self.flag:
-            self.restore()
-            raise KeyboardInterrupt
-        self.flag, self.signame = True, signal.Signals(sig).name
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for s in (signal.SIGINT, signal.SIGTERM):
-                self._old[s] = signal.signal(s, self._handler)
-        return self
-
-    def restore(self):
-        for s, h in self._old.items():
-            signal.signal(s, h)
-        self._old = {}
-
-    def __exit__(self, *exc):
-        self.restore()
-        return False
-
-
-def _say(msg: str, progress: bool):
-    try:
-        from tqdm.auto import tqdm
-
-        tqdm.write(msg)
-    except ImportError:  # pragma: no cover
-        print(msg)
-
-
 class _Trainer:
     """One training run in ``out_dir`` (see :func:`train`): G, D, their Adam optimisers, the
     stream position and the step; :meth:`run` trains to the end of the schedule."""
@@ -287,21 +224,7 @@ class _Trainer:
             warnings.warn(f"{self.ckpt_path}: written by {state.get('world_size')} process(es), "
                           f"resumed by {self.world}: the data stream continues where it stopped, "
                           "with a different global batch", stacklevel=3)
-        p = self.ckpt_path
-        load_part(self.g, state, "generator", p)
-        load_part(self.d, state, "discriminator", p)
-        if self.g_ema is not None:
-            load_part(self.g_ema, state, "generator_ema", p)
-        load_part(self.opt_g, state, "opt_g", p)
-        load_part(self.opt_d, state, "opt_d", p)
-        try:
-            set_rng_state(state["rng"])
-        except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError):
-            raise ValueError(f"{p}: checkpoint has no usable 'rng' entry") from None
-        self.step = int(state["step"])
-        self.position = int(state.get("sampler", {}).get("position", self.step * self.cfg.batch_size
-                                                         * self.world))
-        self.last = dict(state.get("losses", {}))
+        restore_training(self, state, self.ckpt_path)
         self.last_saved_step = self.step
         if self.main:  # drop rows written after the checkpoint
             for path, fields in ((self.log_path, LOG_FIELDS), (self.eval_path, EVAL_FIELDS)):
@@ -317,24 +240,10 @@ class _Trainer:
             raise TrainingDiverged(
                 f"training diverged: non-finite weights ({', '.join(bad[:3])}) at step "
                 f"{self.step}; not saved, the last good checkpoint (step "
-                f"{self.last_saved_step}) is kept", phase=_phase_of(self.step, self.cfg.iterations)[0],
+                f"{self.last_saved_step}) is kept", phase=phase_of(self.step, self.cfg.iterations)[0],
                 iteration=0, step=self.step, term="weights", checkpoint=ck)
         if self.main:
-            phase, it = _phase_of(min(self.step, max(self.cfg.total_steps - 1, 0)),
-                                  self.cfg.iterations)
-            state = {
-                "format": FORMAT, "version": VERSION, "config": self.cfg.to_dict(),
-                "step": self.step, "phase": phase, "iteration": self.step - sum(
-                    self.cfg.iterations[:phase - 1]),
-                "generator": self.g.state_dict(), "discriminator": self.d.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "rng": rng_state(), "world_size": self.world,
-                **({"generator_ema": self.g_ema.state_dict()} if self.g_ema is not None else {}),
-                "sampler": {"position": self.position, "seed": self.cfg.seed,
-                            "global_batch": self.cfg.batch_size * self.world},
-                "losses": {k: float(v) for k, v in self.last.items()},
-                "torch_version": str(torch.__version__),
-            }
+            state = training_state(self)
             save_checkpoint(state, self.ckpt_path)
         self.last_saved_step = self.step
 
@@ -367,19 +276,12 @@ class _Trainer:
                 avg.copy_(b)
 
     def _evaluate(self, monitor, phase):
-        """Score G on held-out and training crops; append the rows to eval.csv (with ``ema``,
-        the averaged G as "generator" and the trained weights as "generator (raw)")."""
-        rows = [] if self.eval_path.exists() else monitor.reference_rows(self.g.fill.cpu())
-        rows += monitor.score(self.g_shown, self.step, phase, self.device, self._autocast)
-        if self.g_ema is not None:
-            rows += monitor.score(self.g, self.step, phase, self.device, self._autocast,
-                                  name="generator (raw)")
-        new = not self.eval_path.exists()
-        with open(self.eval_path, "a", newline="") as f:
-            w = csv.DictWriter(f, EVAL_FIELDS)
-            if new:
-                w.writeheader()
-            w.writerows(rows)
+        """Score G on held-out and training crops into eval.csv (with ``ema``, the averaged G
+        as "generator" and the trained weights as "generator (raw)")."""
+        nets = {"generator": self.g_shown,
+                **({"generator (raw)": self.g} if self.g_ema is not None else {})}
+        monitor.record(self.eval_path, nets, self.step, phase, self.device, self._autocast,
+                       fill=self.g.fill.cpu())
 
     def _check(self, name, value, phase, it, optimiser):
         """All ranks agree: raise TrainingDiverged if ``value`` is not finite anywhere. In a
@@ -512,24 +414,14 @@ class _Trainer:
     def _samples(self, preview):
         if not self.main:
             return None
-        images, masks = preview
-        g = self.g_shown
-        was = g.training
-        g.eval()
-        with torch.no_grad(), self._autocast():
-            out = g(images.to(self.device), masks.to(self.device)).float()
-        g.train(was)
-        from PIL import Image
-
-        self.samples_dir.mkdir(parents=True, exist_ok=True)
         path = self.samples_dir / f"step_{self.step:07d}.png"
-        Image.fromarray(sample_grid(images, masks, out.cpu(), self.g.fill.cpu())).save(path)
-        return path
+        return write_samples(path, self.g_shown, preview, self.g.fill.cpu(), self.device,
+                             self._autocast)
 
     # -- main loop ----------------------------------------------------------------------
     def run(self) -> dict:
         """Train from ``self.step`` to the end of the schedule (or ``max_steps``). Step ``t``
-        of the stream is an iteration of phase 1, 2 or 3 by its index (:func:`_phase_of`);
+        of the stream is an iteration of phase 1, 2 or 3 by its index (:func:`~pconv_torch.schedule.phase_of`);
         after it come the log row, sample grid, scores and checkpoint when their interval
         or a phase ends. Returns :func:`train`'s dict."""
         cfg = self.cfg
@@ -543,7 +435,7 @@ class _Trainer:
         if self.main and cfg.eval_every:
             monitor = GeneralisationMonitor(cfg.image_size, seed=cfg.seed)
             if not self.eval_path.exists():
-                self._evaluate(monitor, _phase_of(self.step, cfg.iterations)[0])
+                self._evaluate(monitor, phase_of(self.step, cfg.iterations)[0])
         batches = step_batches(self.pairs, cfg, start=self.step, stop=stop_at,
                                position=self.position, rank=self.rank, world=self.world,
                                pin_memory=self.cuda)
@@ -551,16 +443,16 @@ class _Trainer:
         self.g_train.train()
         self.d_train.train()
         try:
-            with _Stop() as stopper:
+            with StopOnSignal() as stopper:
                 for x, m, boxes in batches:
-                    phase, it = _phase_of(self.step, cfg.iterations)
+                    phase, it = phase_of(self.step, cfg.iterations)
                     log.begin(phase, it)
                     x, m, boxes = self._to_device(x, m, boxes)
                     scale = self._set_learning_rates()
                     log.add(self.train_step(phase, it, x, m, boxes))  # phase{1,2,3}_step
                     self.step += 1
                     self.position += cfg.batch_size * self.world
-                    end_of_phase = _phase_of(self.step, cfg.iterations)[0] != phase or \
+                    end_of_phase = phase_of(self.step, cfg.iterations)[0] != phase or \
                         self.step == total
                     if self.step % cfg.log_every == 0 or end_of_phase or self.step == stop_at:
                         if self.static:
@@ -580,19 +472,19 @@ class _Trainer:
             if self.last_saved_step != self.step:
                 self.save()
             if status == "interrupted" and self.main:
-                _say(f"interrupted ({stopper.signame}): checkpoint saved at phase "
-                     f"{_phase_of(min(self.step, total - 1), cfg.iterations)[0]}, step "
-                     f"{self.step}; run again with the same out_dir to resume", self.progress)
+                say(f"interrupted ({stopper.signame}): checkpoint saved at phase "
+                     f"{phase_of(min(self.step, total - 1), cfg.iterations)[0]}, step "
+                     f"{self.step}; run again with the same out_dir to resume")
         except KeyboardInterrupt:
             if self.main:
-                _say(f"interrupted during step {self.step}: nothing saved; the last checkpoint "
-                     f"(step {self.last_saved_step}) is kept", self.progress)
+                say(f"interrupted during step {self.step}: nothing saved; the last checkpoint "
+                     f"(step {self.last_saved_step}) is kept")
             raise
         finally:
             log.close()
         if self.step >= total and sample_path is None and self.main and start < total:
             sample_path = self._samples(preview)
-        phase, it = _phase_of(min(self.step, max(total - 1, 0)), cfg.iterations)
+        phase, it = phase_of(min(self.step, max(total - 1, 0)), cfg.iterations)
         return {
             "status": status, "step": self.step, "phase": phase,
             "iteration": self.step - sum(cfg.iterations[:phase - 1]),
@@ -613,7 +505,7 @@ class _Trainer:
         return x, m, boxes
 
     def _set_learning_rates(self) -> float:
-        """Set both optimisers' rates for ``self.step`` (:func:`lr_scale`), and the averaged
+        """Set both optimisers' rates for ``self.step`` (:func:`~pconv_torch.schedule.lr_scale`), and the averaged
         generator's weight; return the factor. (A static step's rates live in device
         tensors, filled in place: a captured or compiled step reads them there.)"""
         cfg = self.cfg

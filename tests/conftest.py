@@ -40,6 +40,4 @@ def tiny_generator():
     from pconv_torch.networks import Generator
 
     torch.manual_seed(0)
-    g = Generator(width=0.125, fill=(0.4, 0.4, 0.4)).eval()
-    g.image_size = 32
-    return g
+    return Generator(width=0.125, fill=(0.4, 0.4, 0.4), image_size=32).eval()

@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from pconv_torch import cli, inference, masks, training
+from pconv_torch import checkpoint, cli, inference, masks, training
 from pconv_torch.networks import Generator
 from pconv_torch.partial_conv import PartialConv2d
 
@@ -86,7 +86,7 @@ def _nan_generator(tiny_generator):
 # Faults injected before the command runs: name -> function(monkeypatch, tiny_generator).
 def _nan_model(mp, tiny_generator):
     g = _nan_generator(tiny_generator)
-    mp.setattr(training, "load_generator", lambda path, map_location="cpu", **kw: g)
+    mp.setattr(checkpoint, "load_generator", lambda path, map_location="cpu", **kw: g)
 
 
 def _diverge(mp, tiny_generator):
@@ -116,7 +116,7 @@ def _interrupt(mp, tiny_generator):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
     mp.setattr(training, "train", interrupted)
-    mp.setattr(training, "load_generator", interrupted)
+    mp.setattr(checkpoint, "load_generator", interrupted)
     mp.setattr(inference, "inpaint", interrupted)
 
 

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import pconv_torch
-from pconv_torch import inference, shipped, training
+from pconv_torch import inference, reproduce, shipped, training
 from pconv_torch.config import TrainConfig
 
 
@@ -83,7 +83,7 @@ def finished_run(tmp_path_factory):
 
 
 def test_export_and_load_round_trip_with_digest(finished_run, tmp_path):
-    entry = shipped.export(finished_run, "tiny", tmp_path)
+    entry = reproduce.export(finished_run, "tiny", tmp_path)
     assert (tmp_path / "tiny.safetensors").is_file() and len(entry["sha256"]) == 64
     man = json.loads((tmp_path / "manifest.json").read_text())
     assert man["models"]["tiny"]["image_size"] == 32
@@ -96,7 +96,7 @@ def test_export_and_load_round_trip_with_digest(finished_run, tmp_path):
 
 
 def test_altered_or_missing_weights_are_refused_by_name(finished_run, tmp_path):
-    shipped.export(finished_run, "tiny", tmp_path)
+    reproduce.export(finished_run, "tiny", tmp_path)
     path = tmp_path / "tiny.safetensors"
     raw = bytearray(path.read_bytes())
     raw[-10] ^= 0xFF  # one flipped byte inside a tensor
@@ -115,12 +115,12 @@ def test_the_reproduce_command_trains_exports_and_reruns_to_the_same_file(tmp_pa
     monkeypatch.setitem(shipped.SOURCES, "tiny_full", ("full", "ci"))
     argv = ["--only", "tiny_full", "--out", str(tmp_path / "runs"), "--weights-dir",
             str(tmp_path / "w")]
-    assert shipped.main(argv) == 0
+    assert reproduce.main(argv) == 0
     entry = shipped.manifest(tmp_path / "w")["models"]["tiny_full"]
     assert entry["reproduce"] == "python -m pconv_torch.shipped --only tiny_full"
     assert entry["train_seconds"] > 0 and entry["torch_threads"] >= 1
     assert TrainConfig.from_dict(entry["train_config"]) == shipped.shipped_config("tiny_full")
-    assert shipped.main(argv) == 0  # the finished run is resumed, not retrained
+    assert reproduce.main(argv) == 0  # the finished run is resumed, not retrained
     assert shipped.manifest(tmp_path / "w")["models"]["tiny_full"]["sha256"] == entry["sha256"]
     assert shipped.pretrained("tiny_full", weights_dir=tmp_path / "w").image_size == 32
 
@@ -130,7 +130,7 @@ def test_an_unfinished_run_is_not_exported(tmp_path):
                                eval_every=0)
     training.train(cfg, out_dir=tmp_path / "run", progress=False, max_steps=2)
     with pytest.raises(ValueError, match="not finished"):
-        shipped.export(tmp_path / "run", "tiny", tmp_path / "w")
+        reproduce.export(tmp_path / "run", "tiny", tmp_path / "w")
 
 
 @pytest.mark.parametrize("method", ["harmonic fill", "OpenCV Telea"])

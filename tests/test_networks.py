@@ -254,3 +254,25 @@ def test_format_table():
     assert "|" not in text and "Leaky ReLU" in text and "Sigmoid" in text
     with pytest.raises(ValueError, match="fmt"):
         format_table(rows, "html")
+
+
+def test_the_generator_keeps_the_scale_it_is_built_for():
+    from pconv_torch.config import build_models, generator_settings, load_config
+
+    cfg = load_config("ci")
+    g, _ = build_models(cfg)
+    assert g.image_size == cfg.image_size
+    assert {k: getattr(g, k) for k in generator_settings(cfg)} == generator_settings(cfg)
+    assert Generator(width=0.125).image_size is None
+    with pytest.raises(ValueError, match="image_size must be None or a positive int, got 0"):
+        Generator(width=0.125, image_size=0)
+
+
+def test_standardise_without_residual_is_refused_with_the_same_reason_everywhere():
+    from pconv_torch.config import load_config
+
+    with pytest.raises(ValueError, match=r"standardise=True needs residual=True \(it scales"):
+        Generator(width=0.125, standardise=True)
+    with pytest.raises(ValueError, match=r"standardise.*needs residual=True \(it scales.*"
+                                         r"with residual=False set standardise=False too"):
+        load_config("ci", residual=False, standardise=True)
