@@ -19,7 +19,10 @@ cd "$(dirname "$0")/.."
 mkdir -p "$OUT"
 PYTHON="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
 BUDGET="${BUDGET:-570}"
-DEVICE=cuda TESTS="tests/test_static_step.py tests/test_training.py tests/test_cross.py tests/test_cross_networks.py tests/test_torch_partial_conv.py"
+DEVICE=cuda
+# the CUDA tests, most important first (-x stops at the first failure)
+TESTS="tests/test_static_step.py tests/test_cross_networks.py tests/test_torch_partial_conv.py
+       tests/test_training.py tests/test_cross.py"
 BENCH=(--limit --device cuda --presets gpu,paper --modes eager,static,cuda_graph --rounds 3)
 # compiling takes a minute or more per network: timed on the paper networks alone, afterwards
 BENCH_COMPILE=(--limit --device cuda --presets paper --harmonic no --modes eager,compile --rounds 3)
@@ -40,7 +43,8 @@ summary="$OUT/summary.txt"
   date -u
   "$PYTHON" -c "import torch; print('torch', torch.__version__, '| cuda', torch.cuda.is_available(),
       torch.cuda.get_device_name() if torch.cuda.is_available() else '')"
-  command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+  command -v nvidia-smi >/dev/null &&
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 } > "$summary" 2>&1
 
 phase() {  # phase NAME SECONDS COMMAND...: run with a time limit, note status and duration
@@ -49,7 +53,8 @@ phase() {  # phase NAME SECONDS COMMAND...: run with a time limit, note status a
   echo "$name: exit $? after $((SECONDS - t0)) s" >> "$summary"
 }
 
-phase tests "$T_TESTS" "$PYTHON" -m pytest $TESTS -q -x -p no:cacheprovider > "$OUT/tests.log" 2>&1
+phase tests "$T_TESTS" "$PYTHON" -m pytest $TESTS -q -x -m "not slow" -p no:cacheprovider \
+  > "$OUT/tests.log" 2>&1
 phase bench "$T_BENCH" "$PYTHON" benchmarks/bench_training.py "${BENCH[@]}" \
   --json "$OUT/bench.json" > "$OUT/bench.txt" 2>&1
 phase bench_compile "$T_COMPILE" "$PYTHON" benchmarks/bench_training.py "${BENCH_COMPILE[@]}" \
@@ -101,7 +106,8 @@ wanted = [run / "log.csv", *samples[-1:], run / "eval.csv"]  # $OUT brings back 
 for src, name in zip(wanted, ("log.csv", "sample.png", "eval.csv")):
     if src.is_file() and len(list(out.iterdir())) < 8:
         shutil.copy(src, out / f"{preset}_{name}")
-print(f"pack: step {state['step']} of {sum(state['config'][k] for k in ('phase1_iters', 'phase2_iters', 'phase3_iters'))}")
+total = sum(state["config"][k] for k in ("phase1_iters", "phase2_iters", "phase3_iters"))
+print(f"pack: step {state['step']} of {total}")
 EOF
 echo "total: $((SECONDS - START)) s" >> "$summary"
 cat "$summary"
