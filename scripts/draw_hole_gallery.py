@@ -1,6 +1,6 @@
 """Precompute the fills that chapter 3's "draw a hole" piece shows for its gallery holes.
 
-    .venv/bin/python scripts/draw_hole_gallery.py [--out book/_static]
+    .venv/bin/python scripts/draw_hole_gallery.py [--out book/_static/draw_hole]
 
 The page runs no network (it is static and offline), so for a few fixed holes in one held-out
 photograph this script fills the hole with the shipped default model through
@@ -8,7 +8,7 @@ photograph this script fills the hole with the shipped default model through
 
 * ``draw_hole/photo.png``: the held-out 128x128 crop (the piece paints on top of it);
 * ``draw_hole/<hole>_full.png`` and ``draw_hole/<hole>_harmonic.png``: the two fills;
-* ``pconv_draw_hole_gallery.js``: each hole's mask (1 = valid, 0 = hole; bits packed row by row,
+* ``draw_hole/gallery.js``: each hole's mask (1 = valid, 0 = hole; bits packed row by row,
   base64) with the file names and the hole PSNR of both fills, as ``window.pconvDrawHoleGallery``.
 
 Masks come from ``pconv_torch.mask_explorer.make_hole``; the photograph from the embedded
@@ -48,10 +48,9 @@ def to_u8(img: torch.Tensor) -> np.ndarray:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(REPO / "book" / "_static"))
+    parser.add_argument("--out", default=str(REPO / "book" / "_static" / "draw_hole"))
     args = parser.parse_args(argv)
-    out = Path(args.out)
-    folder = out / "draw_hole"
+    folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
 
     photo = EmbeddedPhotos("test", size=SIZE)[PHOTO_INDEX]          # (3, 128, 128) in [0, 1]
@@ -70,22 +69,23 @@ def main(argv=None):
             filled = pconv_torch.inpaint(photo_u8, hole, **kwargs)    # (H, W, 3) uint8
             Image.fromarray(filled).save(folder / f"{key}_{name}.png", optimize=True)
             f = torch.from_numpy(filled).permute(2, 0, 1).float()[None] / 255
-            entry["images"][name] = f"draw_hole/{key}_{name}.png"
+            entry["images"][name] = f"{key}_{name}.png"
             entry["psnr"][name] = round(float(ev.psnr(f, truth, mask)[0]), 2)
         entries.append(entry)
         print(f"{label:<10} hole {int(hole.sum()):>5} px  full {entry['psnr']['full']:.2f} dB  "
               f"harmonic {entry['psnr']['harmonic']:.2f} dB")
 
-    gallery = {"size": SIZE, "photo": "draw_hole/photo.png",
+    gallery = {"size": SIZE, "photo": "photo.png",
                "model": pconv_torch.shipped.default_model_name(), "holes": entries}
     script = ("/* Written by scripts/draw_hole_gallery.py: do not edit. The fills of the shipped model\n"
-              " * for the gallery holes of the draw-a-hole piece (_static/pconv_draw_hole.js). */\n"
+              " * for the gallery holes of the draw-a-hole piece (_static/pconv_draw_hole.js); Jupyter\n"
+              " * Book adds this file to every page. */\n"
               "window.pconvDrawHoleGallery = " + json.dumps(gallery, indent=1) + ";\n"
               "// the pictures lie next to this script\n"
               "window.pconvDrawHoleGallery.base = document.currentScript\n"
-              "  ? document.currentScript.src.replace(/[^/]*$/, \"\") : \"_static/\";\n")
-    (out / "pconv_draw_hole_gallery.js").write_text(script)
-    print(f"wrote {out / 'pconv_draw_hole_gallery.js'} and {len(entries) * 2 + 1} pictures in {folder}")
+              "  ? document.currentScript.src.replace(/[^/]*$/, \"\") : \"\";\n")
+    (folder / "gallery.js").write_text(script)
+    print(f"wrote {folder / 'gallery.js'} and {len(entries) * 2 + 1} pictures")
 
 
 if __name__ == "__main__":

@@ -122,7 +122,7 @@ def test_gallery_matches_its_script():
 
     import numpy as np
 
-    script = SCRIPT.with_name("pconv_draw_hole_gallery.js")
+    script = SCRIPT.parent / "draw_hole" / "gallery.js"
     text = script.read_text()
     gallery = json.loads(re.search(r"window\.pconvDrawHoleGallery = (\{.*?\n\});", text, re.S).group(1))
     assert gallery["size"] == N and (script.parent / gallery["photo"]).is_file()

@@ -13,7 +13,7 @@
  *
  * Mask convention: 1 = valid (known) pixel, 0 = hole.
  * A page opts in with <div class="pconv-draw-hole"></div>; window.pconvDrawHole is the API.
- * Where the page also loads _static/pconv_draw_hole_gallery.js (scripts/draw_hole_gallery.py),
+ * Where the page also loads _static/draw_hole/gallery.js (scripts/draw_hole_gallery.py),
  * the mask is painted over a held-out photograph, and the gallery holes show the fills of the
  * shipped model and of the harmonic fill, computed beforehand by pconv_torch.inpaint.
  */
@@ -201,7 +201,8 @@
     root.innerHTML = "";
     root.classList.add("pconv-dh");
     const left = el("div", { className: "pconv-dh-left" }, root);
-    el("div", { className: "pconv-dh-title", text: "Paint a hole (input mask, " + this.n + "×" + this.n + ")" }, left);
+    el("div", { className: "pconv-dh-title", text: "Paint a hole (input mask, " + this.n + "×" + this.n +
+                (this.gallery ? ", over a held-out photograph)" : ")") }, left);
     this.canvas = el("canvas", { className: "pconv-dh-paint", width: this.n, height: this.n,
                                  "aria-label": "input mask: drag to paint a hole" }, left);
     const tools = el("div", { className: "pconv-dh-tools" }, left);
