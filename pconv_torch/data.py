@@ -23,10 +23,11 @@ Sources
     are skipped with a count and their paths reported; grayscale, RGBA, palette, CMYK and
     16-bit images are converted. A wrong layout raises an error naming the layout expected.
 
-Helpers shared by the networks, losses and notebooks: :func:`mean_fill`, :func:`composite`,
-:class:`InpaintingDataset` (pairs images with masks), :func:`make_loader`. Elsewhere: the
-poster's Places365 subsample (:class:`pconv_torch.places365.Places365`), the downloader
-(:mod:`pconv_torch.downloads`), the data notebook's figure
+Helpers shared by the networks, losses and notebooks: :func:`mean_fill` and :func:`composite`
+(defined in :mod:`pconv_torch.compositing`, re-exported here), :class:`InpaintingDataset`
+(pairs images with masks), :func:`make_loader`. Elsewhere: the poster's Places365 subsample
+(:class:`pconv_torch.places365.Places365`), the downloader (:mod:`pconv_torch.downloads`),
+the data notebook's figure
 (:func:`pconv_torch.figures.example_grid`), the PIL mode converter
 (:func:`pconv_torch.images.flatten`).
 """
@@ -45,6 +46,7 @@ from torch.utils.data import DataLoader, Dataset
 from . import images as _images
 from . import masks as _masks
 from . import procedural as _procedural
+from .compositing import composite, mean_fill
 
 __all__ = [
     "mean_fill",
@@ -63,40 +65,6 @@ __all__ = [
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-
-
-# --------------------------------------------------------------------------------------
-# Mean fill and composite
-# --------------------------------------------------------------------------------------
-def _channel_view(mean, like):
-    """``mean`` (3,) as something that broadcasts over (3, H, W) / (N, 3, H, W) ``like``."""
-    if isinstance(like, torch.Tensor):
-        return torch.as_tensor(np.asarray(mean) if not isinstance(mean, torch.Tensor) else mean,
-                               dtype=like.dtype, device=like.device).reshape(-1, 1, 1)
-    return np.asarray(mean, dtype=like.dtype).reshape(-1, 1, 1)
-
-
-def mean_fill(image, mask, mean):
-    """Replace holes by the per-channel training mean: ``M*I + (1-M)*mean``.
-
-    Args:
-        image: (3, H, W) or (N, 3, H, W), tensor or array, in [0, 1].
-        mask: (1, H, W) or (N, 1, H, W), 1 = valid, 0 = hole.
-        mean: (3,) per-channel mean of the training set.
-    Returns: same shape and type as ``image``.
-    """
-    return mask * image + (1 - mask) * _channel_view(mean, image)
-
-
-def composite(image, output, mask):
-    """What a user gets back: known pixels from ``image``, holes from ``output``:
-    ``M*I + (1-M)*G``.
-
-    Args:
-        image, output: (3, H, W) or (N, 3, H, W), tensor or array.
-        mask: (1, H, W) or (N, 1, H, W), 1 = valid, 0 = hole.
-    """
-    return mask * image + (1 - mask) * output
 
 
 # --------------------------------------------------------------------------------------

@@ -546,7 +546,7 @@ def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson"
         blend: ``"poisson"`` (default) blends each fill into its surroundings
             (:func:`poisson_blend`); None pastes the generator's fill as it is.
         method: None (a generator), or the name of a classical method of
-            :data:`pconv_torch.evaluate.BASELINES` (``"OpenCV Telea"``, ``"harmonic fill"``,
+            :data:`pconv_torch.baselines.BASELINES` (``"OpenCV Telea"``, ``"harmonic fill"``,
             ...) to fill the hole with instead, at the image's own size (``model``, ``device``
             and ``blend`` are then unused).
     Returns:
@@ -569,7 +569,7 @@ def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson"
     arr = _rgb01(pixels)
     hole = _hole_array(mask, arr.shape[:2])
     if method is not None:
-        from .evaluate import BASELINES
+        from .baselines import BASELINES
 
         if method not in BASELINES:
             raise ValueError(f"unknown method {method!r}; choose one of {list(BASELINES)}")

@@ -20,7 +20,7 @@ Metrics
     **Zero error**: the PSNR of identical images is ``inf`` (mathematically right, and what
     ``skimage.metrics.peak_signal_noise_ratio`` returns). ``max_db`` caps it instead;
     :func:`pconv_torch.evaluate.evaluate` averages per-image PSNRs capped at
-    ``pconv_torch.evaluate.PSNR_CAP = 100`` dB so that one exact image cannot turn a mean
+    ``PSNR_CAP = 100`` dB so that one exact image cannot turn a mean
     into ``inf``. (8-bit quantisation alone already limits a real method to about 59 dB, so
     the cap never touches a meaningful value.)
 ``ssim(output, target)``
@@ -69,7 +69,13 @@ __all__ = [
     "checkerboard",
     "PairedDifference",
     "paired_difference",
+    "PSNR_CAP",
+    "per_image_scores",
 ]
+
+
+# Per-image PSNRs are capped at this many dB before averaging (module docstring).
+PSNR_CAP = 100.0
 
 
 # --------------------------------------------------------------------------------------
@@ -288,3 +294,18 @@ def paired_difference(with_idea, without) -> PairedDifference:
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise ValueError("scores must be finite (an image without a hole gives nan)")
     return PairedDifference(a - b)
+
+
+def per_image_scores(output, target, masks) -> dict:
+    """The scores every comparison reports, per image, of composites ``output`` against
+    ``target`` ((N, 3, H, W) in [0, 1]; ``masks`` (N, 1, H, W), 1 = valid): ``psnr`` and
+    ``psnr_hole`` (dB, capped at :data:`PSNR_CAP`), ``ssim`` (whole image), ``l1`` and
+    ``l1_hole``; each an (N,) float64 array (nan in the hole scores of an image without
+    hole)."""
+    return {
+        "psnr": psnr(output, target, max_db=PSNR_CAP),
+        "psnr_hole": psnr(output, target, masks, max_db=PSNR_CAP),
+        "ssim": ssim(output, target),
+        "l1": l1(output, target),
+        "l1_hole": l1(output, target, masks),
+    }

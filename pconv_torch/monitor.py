@@ -12,7 +12,7 @@ and ``rect`` (the poster's random rectangles). Rows go to ``eval.csv`` in the ru
 the classical methods' scores on the same crops and masks are written once, at step 0, as
 reference lines. The gap between the ``train`` and ``heldout`` curves is the overfitting.
 
-Scores are those of :mod:`pconv_torch.evaluate` on composites ``M*I + (1-M)*G(I)``: hole PSNR
+Scores are those of :func:`pconv_torch.metrics.per_image_scores` on composites ``M*I + (1-M)*G(I)``: hole PSNR
 (dB), SSIM (whole image) and hole L1. Masks: 1 = valid, 0 = hole.
 """
 
@@ -26,6 +26,9 @@ import torch
 
 from . import data as _data
 from . import evaluate as _evaluate
+from .baselines import make_baselines
+from .methods import batched, composites, generator_method
+from .metrics import per_image_scores
 
 __all__ = ["GeneralisationMonitor", "EVAL_FIELDS", "read_eval_log", "REFERENCE_METHODS", "plot_curves"]
 
@@ -63,14 +66,12 @@ class GeneralisationMonitor:
         rows = []
         for split, images in self.sets.items():
             for family, masks in self.masks.items():
-                out = _data.composite(images, run(images * masks, masks), masks)
+                per = per_image_scores(composites(run, images, masks), images, masks)
                 rows.append({
                     "step": step, "phase": phase, "method": method_name, "split": split,
-                    "masks": family,
-                    "psnr_hole": float(np.nanmean(_evaluate.psnr(out, images, masks,
-                                                                 max_db=_evaluate.PSNR_CAP))),
-                    "ssim": float(np.mean(_evaluate.ssim(out, images))),
-                    "l1_hole": float(np.nanmean(_evaluate.l1(out, images, masks))),
+                    "masks": family, "psnr_hole": float(np.nanmean(per["psnr_hole"])),
+                    "ssim": float(np.mean(per["ssim"])),
+                    "l1_hole": float(np.nanmean(per["l1_hole"])),
                 })
         return rows
 
@@ -80,30 +81,19 @@ class GeneralisationMonitor:
         ``step``; the generator runs in eval mode under no_grad and is put back in the mode
         it was in."""
         was = generator.training
-        generator.eval()
-
-        def run(x, m):
-            ctx = autocast() if autocast is not None else torch.autocast("cpu", enabled=False)
-            with torch.no_grad(), ctx:
-                return generator(x.to(device), m.to(device)).float().clamp(0, 1).cpu()
-
         try:
-            return self._rows(name, run, step, phase)
+            return self._rows(name, generator_method(generator, device, autocast=autocast),
+                              step, phase)
         finally:
             generator.train(was)
 
     def reference_rows(self, fill) -> list[dict]:
         """Rows of the classical methods (step 0, phase 0); ``fill`` is the (3,) mean for
         mean fill."""
-        pool = _evaluate.make_baselines(mean=np.asarray(fill, np.float32).reshape(3))
+        pool = make_baselines(mean=np.asarray(fill, np.float32).reshape(3))
         rows = []
         for name in REFERENCE_METHODS:
-            method = pool[name]
-
-            def run(x, m, method=method):
-                return torch.stack([method(xi, mi) for xi, mi in zip(x, m)])
-
-            rows += self._rows(name, run, 0, 0)
+            rows += self._rows(name, batched(pool[name]), 0, 0)
         return rows
 
     def record(self, path, generators: dict, step: int, phase: int, device="cpu", autocast=None,

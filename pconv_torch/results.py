@@ -38,8 +38,9 @@ import torch
 
 from . import evaluate as _ev
 from . import masks as _masks
-from .data import composite
-from .inference import fill_holes, poisson_blend
+from .baselines import make_baselines
+from .methods import batched, composites, generator_method, windowed_method
+from .metrics import per_image_scores
 from .procedural import SANITY_CASES, sanity_images
 from .tables import render_table
 
@@ -47,35 +48,6 @@ __all__ = ["methods_for", "windowed_method", "composites", "heldout_table", "san
            "native_table", "format_rows", "format_native", "HELDOUT_COLUMNS", "SANITY_COLUMNS"]
 
 FAMILIES = ("center", "rect")
-
-
-def _batch_method(fn):
-    """A per-image method ``(3,H,W), (1,H,W) -> (3,H,W)`` applied to a batch."""
-    return lambda x, m: torch.stack([fn(a, b) for a, b in zip(x, m)])
-
-
-def _model(generator, blend=False):
-    def run(x, m):
-        generator.eval()
-        with torch.no_grad():
-            out = generator(x, m).float().clamp(0, 1)
-        if blend:
-            out = torch.stack([torch.from_numpy(poisson_blend(
-                o.permute(1, 2, 0).numpy(), xi.permute(1, 2, 0).numpy(), mi[0].numpy() < 0.5)
-            ).permute(2, 0, 1).float() for o, xi, mi in zip(out, x, m)])
-        return out
-    return run
-
-
-def windowed_method(generator, scale: int, blend: bool = False):
-    """A batch method running ``generator`` as :func:`pconv_torch.inpaint` runs it on an image
-    larger than its training ``scale``: through context windows resized to that scale
-    (:func:`pconv_torch.inference.fill_holes`)."""
-    def run(x, m):
-        return torch.stack([torch.from_numpy(fill_holes(
-            generator, xi.permute(1, 2, 0).numpy(), mi[0].numpy() < 0.5, scale,
-            blend="poisson" if blend else None)).permute(2, 0, 1) for xi, mi in zip(x, m)])
-    return run
 
 
 def methods_for(models: dict | None = None, fill=None, classical: bool = True,
@@ -86,19 +58,13 @@ def methods_for(models: dict | None = None, fill=None, classical: bool = True,
     (:func:`pconv_torch.inference.poisson_blend`), named ``"<name> + blending"``."""
     out = {}
     if classical:
-        for name, fn in _ev.make_baselines(mean=fill).items():
-            out[name] = _batch_method(fn)
+        for name, fn in make_baselines(mean=fill).items():
+            out[name] = batched(fn)
     for name, g in (models or {}).items():
-        out[name] = _model(g)
+        out[name] = generator_method(g)
         if name in blended:
-            out[f"{name} + blending"] = _model(g, blend=True)
+            out[f"{name} + blending"] = generator_method(g, blend=True)
     return out
-
-
-def composites(method, images, masks):
-    """``M*I + (1-M)*method(I*M, M)`` for a batch method (see :func:`methods_for`)."""
-    with torch.no_grad():
-        return composite(images, method(images * masks, masks), masks)
 
 
 def heldout_table(methods: dict, size: int = 64, families=FAMILIES) -> list[dict]:
@@ -111,11 +77,12 @@ def heldout_table(methods: dict, size: int = 64, families=FAMILIES) -> list[dict
             out = composites(method, images, masks)
             bias = np.nanmean(_ev.colour_bias(out, images, masks), axis=0) * 255
             k = int(np.argmax(np.abs(bias)))
+            per = per_image_scores(out, images, masks)
             rows.append({
                 "masks": family, "method": name,
-                "psnr_hole": float(np.nanmean(_ev.psnr(out, images, masks, max_db=_ev.PSNR_CAP))),
-                "ssim": float(np.mean(_ev.ssim(out, images))),
-                "l1_hole": float(np.nanmean(_ev.l1(out, images, masks))),
+                "psnr_hole": float(np.nanmean(per["psnr_hole"])),
+                "ssim": float(np.mean(per["ssim"])),
+                "l1_hole": float(np.nanmean(per["l1_hole"])),
                 "detail_ratio": float(np.nanmean(_ev.detail(out, masks)) / truth_detail),
                 "seam": float(np.nanmean(_ev.seam(out, images, masks)) * 255),
                 "cast": float(bias[k]), "cast_channel": "RGB"[k],

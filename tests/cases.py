@@ -7,12 +7,25 @@ Mask forms (``MASK_FORMS``), the three mask shapes a partial convolution accepts
 Mask contents (``mask_contents``): ``"all-hole"``, ``"all-valid"``, ``"one-hole-pixel"``
 (one hole pixel per image, elsewhere valid), or a number p: each entry valid with
 probability p.
+
+Also shared: :data:`X33`, the 3x3 image the hand-computed cases add up, and :func:`seed_of`,
+a seed that depends only on a case's parameters (not on the order the cases run in).
 """
+
+import zlib
 
 import numpy as np
 
 MASK_FORMS = ("one-channel", "per-channel", "groups")
 NAMED_CONTENTS = ("all-hole", "all-valid", "one-hole-pixel")
+
+# x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]] as (1, 1, 3, 3) float64: small enough to add up by hand
+X33 = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+
+
+def seed_of(*parts) -> int:
+    """A seed for the case described by ``parts`` (CRC-32 of their repr)."""
+    return zlib.crc32(repr(parts).encode())
 
 
 def mask_groups(form, c_in, splits=2):
@@ -47,3 +60,11 @@ def mask_contents(content, shape, rng):
     if isinstance(content, str):
         raise ValueError(f"unknown mask content {content!r}; one of {NAMED_CONTENTS} or a number")
     return (rng.random(shape) < content).astype(np.float64)
+
+
+def random_mask(form, content, x_shape, rng, splits=2, dtype=np.float64):
+    """A mask of ``form`` and ``content`` for an input of shape ``x_shape`` (N, C_in, H, W),
+    and its ``mask_groups``: ((N, G, H, W) array of ``dtype``, mask_groups or None)."""
+    n, c_in, h, w = x_shape
+    g, groups = mask_groups(form, c_in, splits)
+    return mask_contents(content, (n, g, h, w), rng).astype(dtype), groups

@@ -22,6 +22,8 @@ from pconv_torch import data as D
 from pconv_torch.places365 import Places365
 from pconv_torch import downloads, figures
 from pconv_torch import masks as M
+from pconv_torch import procedural
+from pconv_torch.config import load_config
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -428,3 +430,70 @@ def test_safe_extract_refuses_even_internal_links(tmp_path):
     with pytest.raises(downloads.UnsafeArchiveError, match="link"):
         downloads.safe_extract(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+# ---- the embedded source: split, procedural share, colour jitter ------------------------------
+def test_shipped_photographs_are_split_by_photograph_and_all_present():
+    train_found, missing = D.embedded_photographs("train")
+    test_found, missing_t = D.embedded_photographs("test")
+    assert not missing and not missing_t
+    assert len(train_found) == 13 and len(test_found) == 6
+    assert not {n for n, _ in train_found} & {n for n, _ in test_found}
+    assert len(D.EmbeddedPhotos("test", size=32)) == 138
+
+
+def test_procedural_share_and_jitter_are_deterministic():
+    ds = D.EmbeddedPhotos("train", size=32, length=64, seed=5, procedural=0.5, jitter=0.2)
+    again = D.EmbeddedPhotos("train", size=32, length=64, seed=5, procedural=0.5, jitter=0.2)
+    for i in (0, 7, 63):
+        assert torch.equal(ds[i], again[i])
+        assert ds[i].shape == (3, 32, 32) and 0 <= ds[i].min() and ds[i].max() <= 1
+    plain = D.EmbeddedPhotos("train", size=32, length=64, seed=5)
+    differs = sum(not torch.equal(ds[i], plain[i]) for i in range(64))
+    assert differs == 64  # half replaced by dead leaves, the rest colour-jittered
+    with pytest.raises(ValueError, match="procedural"):
+        D.EmbeddedPhotos("train", procedural=1.5)
+
+
+def test_uniform_leaves_widen_the_colours_of_the_dead_leaves():
+    """With ``uniform_leaves`` the discs take colours from the whole RGB cube: saturated
+    colours, rare in the photographs' palettes, become common. The share 0 keeps the old stream."""
+    def saturated_share(ds):
+        x = torch.stack([ds[i] for i in range(24)])
+        return float(((x.amax(1) - x.amin(1)) > 0.6).float().mean())
+
+    kw = dict(split="train", size=32, length=24, seed=2, procedural=1.0)
+    palettes, uniform = D.EmbeddedPhotos(**kw), D.EmbeddedPhotos(**kw, uniform_leaves=1.0)
+    assert saturated_share(uniform) > 0.15 and saturated_share(palettes) < 0.08
+    # share 0 draws nothing extra: item i is the dead-leaves image of the old stream
+    for i in (0, 5, 23):
+        rng = np.random.default_rng([2, 0, i])
+        rng.random()  # the procedural draw
+        palette = palettes._palettes()[int(rng.integers(len(palettes.paths)))]
+        old = torch.from_numpy(procedural.dead_leaves(32, rng, palette).transpose(2, 0, 1).copy())
+        assert torch.equal(palettes[i], old)
+    with pytest.raises(ValueError, match="uniform_leaves"):
+        D.EmbeddedPhotos("train", uniform_leaves=-0.1)
+
+
+def test_smooth_fields_replace_a_share_of_the_dead_leaves():
+    kw = dict(split="train", size=32, length=24, seed=2, procedural=1.0)
+    leaves, smooth = D.EmbeddedPhotos(**kw), D.EmbeddedPhotos(**kw, smooth_fields=1.0)
+    for i in (0, 5, 23):  # share 1: item i is the smooth field of its generator's state
+        rng = np.random.default_rng([2, 0, i])
+        rng.random()  # the procedural draw
+        palette = leaves._palettes()[int(rng.integers(len(leaves.paths)))]
+        rng.random()  # the smooth-field draw
+        expect = torch.from_numpy(procedural.smooth_field(32, rng, palette).transpose(2, 0, 1).copy())
+        assert torch.equal(smooth[i], expect) and not torch.equal(leaves[i], expect)
+    with pytest.raises(ValueError, match="smooth_fields"):
+        D.EmbeddedPhotos("train", smooth_fields=1.5)
+    with pytest.raises(ValueError, match="smooth_fields"):
+        load_config("ci", smooth_fields=-0.5)
+
+
+def test_colour_jitter_keeps_range_and_changes_colour():
+    x = torch.rand(3, 16, 16)
+    y = D.color_jitter(x, np.random.default_rng(0), 0.3)
+    assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1 and not torch.equal(x, y)
+    assert torch.allclose(D.color_jitter(x, np.random.default_rng(0), 0.0), x, atol=1e-6)

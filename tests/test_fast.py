@@ -9,11 +9,10 @@ import os
 import subprocess
 import sys
 import textwrap
-import zlib
 
 import numpy as np
 import pytest
-from cases import MASK_FORMS, mask_contents, mask_groups
+from cases import MASK_FORMS, random_mask, seed_of
 
 from pconv_ref.conv import conv2d_backward, conv2d_forward
 from pconv_ref import fast
@@ -44,10 +43,6 @@ def _case_id(case):
     return "N{}C{}x{}x{}-F{}-k{}-s{}-p{}".format(*case).replace(" ", "")
 
 
-def _seed(*parts):
-    return zlib.crc32(repr(parts).encode())
-
-
 def _kernel_hw(k):
     return k if isinstance(k, tuple) else (k, k)
 
@@ -59,13 +54,6 @@ def _make(case, dtype, rng, bias=True):
     wt = (rng.standard_normal((f, c, kh, kw)) / np.sqrt(c * kh * kw)).astype(dtype)
     b = rng.standard_normal(f).astype(dtype) if bias else None
     return x, wt, b
-
-
-def _mask(form, density, shape, rng, dtype):
-    """A binary mask (N, G, H, W) of the given form and content, and its mask_groups."""
-    n, c, h, w = shape
-    g, groups = mask_groups(form, c, splits=3)
-    return mask_contents(density, (n, g, h, w), rng).astype(dtype), groups
 
 
 def _assert_close(mine, ref, dtype, name):
@@ -97,7 +85,7 @@ def test_hand_case_one_hole():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_conv_matches_reference(case, dtype):
-    rng = np.random.default_rng(_seed(case, dtype.__name__))
+    rng = np.random.default_rng(seed_of(case, dtype.__name__))
     for bias in (True, False):
         x, w, b = _make(case, dtype, rng, bias)
         stride, padding = case[6], case[7]
@@ -115,11 +103,11 @@ def test_conv_matches_reference(case, dtype):
 @pytest.mark.parametrize("form", MASK_FORMS)
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_partial_conv_matches_reference(case, form, dtype):
-    rng = np.random.default_rng(_seed(case, form, dtype.__name__))
+    rng = np.random.default_rng(seed_of(case, form, dtype.__name__))
     stride, padding = case[6], case[7]
     for density in DENSITIES:
         x, w, b = _make(case, dtype, rng, bias=density != 0.2)
-        m, groups = _mask(form, density, x.shape, rng, dtype)
+        m, groups = random_mask(form, density, x.shape, rng, 3, dtype)
         out_r, nm_r, cache_r = partial_conv2d_forward(x, m, w, b, stride, padding, groups)
         out_f, nm_f, cache_f = partial_conv2d_forward_fast(x, m, w, b, stride, padding, groups)
         where = f"density={density}"
@@ -140,9 +128,9 @@ def test_partial_conv_matches_reference(case, form, dtype):
 def test_chunked_columns_match_reference(case, chunk, monkeypatch):
     """Big layers are unrolled a few output rows at a time; force tiny chunks here."""
     monkeypatch.setattr(fast, "CHUNK_ELEMENTS", chunk)
-    rng = np.random.default_rng(_seed(case, chunk))
+    rng = np.random.default_rng(seed_of(case, chunk))
     x, w, b = _make(case, np.float64, rng)
-    m, groups = _mask("groups", 0.6, x.shape, rng, np.float64)
+    m, groups = random_mask("groups", 0.6, x.shape, rng, 3, np.float64)
     stride, padding = case[6], case[7]
     out_r, nm_r, cache_r = partial_conv2d_forward(x, m, w, b, stride, padding, groups)
     out_f, nm_f, cache_f = partial_conv2d_forward_fast(x, m, w, b, stride, padding, groups)
@@ -204,7 +192,7 @@ def test_partial_conv_fast_gradcheck(form):
     rng = np.random.default_rng(3)
     case = (2, 4, 6, 5, 3, 3, 2, 1)
     x, w, b = _make(case, np.float64, rng)
-    m, groups = _mask(form, 0.5, x.shape, rng, np.float64)
+    m, groups = random_mask(form, 0.5, x.shape, rng, 3, np.float64)
     out, _, cache = partial_conv2d_forward_fast(x, m, w, b, 2, 1, groups)
     dout = rng.standard_normal(out.shape)
     dx, dw, db = partial_conv2d_backward_fast(dout, cache)

@@ -3,6 +3,7 @@ torch as the oracle, argument validation."""
 
 import numpy as np
 import pytest
+from cases import X33
 
 from pconv_ref import (
     compare,
@@ -19,8 +20,6 @@ IMPLS = {
     "vectorised": (conv2d_forward, conv2d_backward),
 }
 
-# x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]: small enough to add up by hand.
-X33 = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
 
 
 @pytest.mark.parametrize("impl", IMPLS)

@@ -5,7 +5,7 @@ import itertools
 
 import numpy as np
 import pytest
-from cases import MASK_FORMS, mask_contents, mask_groups
+from cases import MASK_FORMS, X33, mask_contents, mask_groups
 
 from pconv_ref import (
     compare,
@@ -23,8 +23,6 @@ IMPLS = {
     "vectorised": (partial_conv2d_forward, partial_conv2d_backward),
 }
 
-# x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
-X33 = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
 ONES22 = np.ones((1, 1, 2, 2))
 
 
