@@ -277,6 +277,23 @@ def _chunks(k, h_out, w_out):
     return [(oh0, min(oh0 + rows, h_out)) for oh0 in range(0, h_out, rows)], rows * w_out
 
 
+def _chunk_views(k, out_hw, dtype, rows):
+    """``[(oh0, oh1, views)]``: the chunks of output rows of a layer whose columns have ``k``
+    rows (:func:`_chunks`) and, for each chunk of ``n_cols = (oh1 - oh0) * W_out`` columns, one
+    (r, n_cols) view per ``r`` in ``rows`` into a scratch buffer of ``dtype`` that every chunk
+    (and every image) reuses."""
+    h_out, w_out = out_hw
+    chunks, max_cols = _chunks(k, h_out, w_out)
+    bufs = [np.empty(r * max_cols, dtype=dtype) for r in rows]
+    return [(oh0, oh1, [buf[: r * (oh1 - oh0) * w_out].reshape(r, (oh1 - oh0) * w_out)
+                        for buf, r in zip(bufs, rows)]) for oh0, oh1 in chunks]
+
+
+def _image(i, *arrays):
+    """Image ``i``'s entry of each (N or 1, ...) array: a batch of one broadcasts over N."""
+    return [a[min(i, a.shape[0] - 1)] for a in arrays]
+
+
 def _forward(x, mask, cmap, w, b, stride, padding, out_hw, scale, valid):
     """out (N, C_out, H_out, W_out) = conv(x*M, w) * scale + b * valid.
 
@@ -288,17 +305,11 @@ def _forward(x, mask, cmap, w, b, stride, padding, out_hw, scale, valid):
     (sh, sw), (ph, pw), (h_out, w_out) = stride, padding, out_hw
     k = c_in * kh * kw
     w2 = w.reshape(c_out, k)
-    chunks, max_cols = _chunks(k, h_out, w_out)
-    cols_buf = np.empty(k * max_cols, dtype=x.dtype)
-    raw_buf = np.empty(c_out * max_cols, dtype=x.dtype)
+    plan = _chunk_views(k, out_hw, x.dtype, (k, c_out))
     out = np.empty((n, c_out, h_out * w_out), dtype=x.dtype)
     for i in range(n):
-        m = mask[min(i, mask.shape[0] - 1)]
-        sc, va = scale[min(i, scale.shape[0] - 1)], valid[min(i, valid.shape[0] - 1)]
-        for oh0, oh1 in chunks:
-            n_cols = (oh1 - oh0) * w_out
-            cols = cols_buf[: k * n_cols].reshape(k, n_cols)
-            raw = raw_buf[: c_out * n_cols].reshape(c_out, n_cols)
+        m, sc, va = _image(i, mask, scale, valid)
+        for oh0, oh1, (cols, raw) in plan:
             im2col(x[i], m, cmap, kh, kw, sh, sw, ph, pw, oh0, oh1, w_out, cols)
             np.dot(w2, cols, out=raw)
             scale_bias(raw, sc, va, b, oh0 * w_out, out[i])
@@ -321,22 +332,14 @@ def _backward(dout, cache):
         raise ValueError(f"dout must have shape {(n, c_out, h_out, w_out)}, got {dout.shape}")
     dout = np.ascontiguousarray(dout, dtype=x.dtype).reshape(n, c_out, h_out * w_out)
     w2t = w.reshape(c_out, k).T
-    chunks, max_cols = _chunks(k, h_out, w_out)
-    cols_buf = np.empty(k * max_cols, dtype=x.dtype)
-    dcols_buf = np.empty(k * max_cols, dtype=x.dtype)
-    g_buf = np.empty(c_out * max_cols, dtype=x.dtype)
+    plan = _chunk_views(k, (h_out, w_out), x.dtype, (k, k, c_out))
     dx = np.zeros_like(x)
     dw2 = np.zeros((c_out, k), dtype=x.dtype)
     dw_part = np.empty_like(dw2)
     db = np.zeros(c_out, dtype=np.float64)
     for i in range(n):
-        m = mask[min(i, mask.shape[0] - 1)]
-        sc, va = scale[min(i, scale.shape[0] - 1)], valid[min(i, valid.shape[0] - 1)]
-        for oh0, oh1 in chunks:
-            n_cols = (oh1 - oh0) * w_out
-            cols = cols_buf[: k * n_cols].reshape(k, n_cols)
-            dcols = dcols_buf[: k * n_cols].reshape(k, n_cols)
-            g = g_buf[: c_out * n_cols].reshape(c_out, n_cols)
+        m, sc, va = _image(i, mask, scale, valid)
+        for oh0, oh1, (cols, dcols, g) in plan:
             scale_grad(dout[i], sc, va, oh0 * w_out, g, db)
             im2col(x[i], m, cmap, kh, kw, sh, sw, ph, pw, oh0, oh1, w_out, cols)
             np.dot(g, cols.T, out=dw_part)

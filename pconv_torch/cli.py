@@ -8,7 +8,7 @@
 
 A mask *image* marks the region to fill in white (non-zero after binarising at 0.5), as in
 OpenCV and LaMa; inside the package masks are 1 = valid, 0 = hole, and the conversion happens
-once, in :func:`pconv_torch.masks.mask_from_image`.
+once, in :func:`pconv_torch.masks.hole_from_image`.
 
 The output of ``pconv inpaint`` keeps the input's mode: RGB, RGBA (alpha unchanged
 everywhere), grayscale with or without alpha, 16-bit grayscale (16 bits kept); palette and
@@ -194,29 +194,29 @@ def _read_image(path) -> tuple[np.ndarray, dict]:
     return _read(Path(path), lambda p: read_image(p, with_info=True), "image")
 
 
-def _mask_file(path) -> torch.Tensor:
-    """:func:`pconv_torch.masks.mask_from_image` of a file holding one image."""
+def _hole_file(path) -> np.ndarray:
+    """:func:`pconv_torch.masks.hole_from_image` of a file holding one image."""
     from .inference import check_single_frame
 
     with Image.open(path) as im:
         check_single_frame(im)
-    return _masks.mask_from_image(path)
+    return _masks.hole_from_image(path)
 
 
-def _read_mask(path, shape) -> torch.Tensor:
-    """A mask file (white = fill) as a (1, H, W) tensor, 1 = valid; checked against the
-    image's (H, W)."""
+def _read_hole(path, shape) -> np.ndarray:
+    """A mask file (white = fill) as an (H, W) bool hole map, True = fill; checked against
+    the image's (H, W) and for holes and known pixels."""
     path = Path(path)
-    mask = _read(path, _mask_file, "mask image")
-    if tuple(mask.shape[-2:]) != tuple(shape):
-        raise CommandError(f"{path}: mask is {mask.shape[-1]}x{mask.shape[-2]} but the image is "
+    hole = _read(path, _hole_file, "mask image")
+    if hole.shape != tuple(shape):
+        raise CommandError(f"{path}: mask is {hole.shape[1]}x{hole.shape[0]} but the image is "
                            f"{shape[1]}x{shape[0]} (width x height); they must match")
-    if bool(mask.all()):
+    if not hole.any():
         raise CommandError(f"{path}: the mask has no hole (no white pixels): nothing to fill")
-    if not bool(mask.any()):
+    if hole.all():
         raise CommandError(f"{path}: the mask is all hole (white everywhere): no known pixels "
                            "to fill from")
-    return mask
+    return hole
 
 
 def _output_format(out: Path) -> str:
@@ -300,26 +300,19 @@ def cmd_inpaint(args):
     out = Path(args.output)
     fmt = _output_format(out)
     pixels, info = _read_image(args.image)  # (H, W[, C]) uint8 / uint16, as in the file
-    mask = _read_mask(args.mask, pixels.shape[:2])
-    hole = mask[0].numpy() < 0.5
+    hole = _read_hole(args.mask, pixels.shape[:2])
     with warnings.catch_warnings():  # before the work: can fmt store such an image at all?
         warnings.simplefilter("ignore")  # (lossy: said once, of the result)
         _encode(pixels[:64, :64], out, fmt, info)
-    device = args.device or "cpu"
+    # checked here, so handed over as they are: the model resolved once, the hole as read
     if args.method == "model":
-        if args.checkpoint is not None:
-            from . import checkpoint
-
-            generator = checkpoint.load_generator(
-                args.checkpoint, allow_unverified=args.allow_unverified_checkpoint)
-        else:
-            from .shipped import default_model_name, pretrained
-
-            generator = pretrained(args.model or default_model_name())
-        result = inference.inpaint(pixels, hole, model=generator, device=device,
-                                   blend=None if args.no_blend else "poisson")
+        generator = inference.resolve_model(
+            shipped=args.model, checkpoint=args.checkpoint,
+            allow_unverified=args.allow_unverified_checkpoint)
+        result = inference.fill_checked(pixels, hole, generator, device=args.device or "cpu",
+                                        blend=None if args.no_blend else "poisson")
     else:
-        result = inference.inpaint(pixels, hole, method=METHODS[args.method])
+        result = inference.fill_checked(pixels, hole, method=METHODS[args.method])
     # Known pixels (and alpha everywhere) come back exactly as they were read.
     data = _encode(result, out, fmt, info, hole)
     _write_atomically(data, out)

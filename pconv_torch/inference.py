@@ -46,8 +46,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-__all__ = ["inpaint", "read_image", "fill_holes", "context_windows", "poisson_blend",
-           "check_device"]
+__all__ = ["inpaint", "read_image", "resolve_model", "fill_checked", "fill_holes",
+           "context_windows", "poisson_blend", "check_device"]
 
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, as PIL's convert("L")
@@ -124,14 +124,11 @@ def _merge(a: np.ndarray, fill: np.ndarray, hole: np.ndarray) -> np.ndarray:
     pixels, alpha everywhere) is a copy of ``a``.
 
     Args: a (H, W) or (H, W, C) as from :func:`_pixels`; fill (H, W, 3) float in [0, 1] (reduced
-        to luminance for grayscale); hole (H, W) bool, True = fill.
+        to luminance for grayscale; every fill is clipped to [0, 1] where it is made); hole
+        (H, W) bool, True = fill.
     Returns: array of ``a``'s shape and dtype.
     """
     values = np.asarray(fill, np.float32)[hole]  # (K, 3)
-    if not np.isfinite(values).all():
-        raise ValueError("the fill contains NaN or infinite values (corrupt or diverged "
-                         "weights); nothing was written")
-    values = np.clip(values, 0.0, 1.0)
     gray = a.ndim == 2 or a.shape[2] <= 2
     if gray:
         values = values @ _LUMA
@@ -188,10 +185,10 @@ def check_single_frame(im: Image.Image) -> None:
 
 def _hole_array(mask, shape) -> np.ndarray:
     """PIL image or (H, W) array, non-zero / white = fill -> (H, W) bool hole map."""
-    if isinstance(mask, Image.Image):  # white = fill, any mode: the package's one converter
-        from .masks import mask_from_image
+    if isinstance(mask, Image.Image):  # white = fill, any mode: the package's one reader
+        from .masks import hole_from_image
 
-        hole = mask_from_image(mask)[0].numpy() < 0.5
+        hole = hole_from_image(mask)
     else:
         m = _array(mask, "mask")
         if m.ndim == 3 and m.shape[0] == 1:
@@ -563,30 +560,72 @@ def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson"
     device) or an unknown method; TypeError for a ``model`` that is not a generator and for
     bfloat16 tensors. Torch tensors are taken as their values (detached, on the CPU).
     """
+    pixels = _pixels(image)
+    rgb = _rgb01(pixels)
+    hole = _hole_array(mask, rgb.shape[:2])
+    if method is None:
+        check_device(device)
+        model = resolve_model(model)
+    return fill_checked(pixels, hole, model, device, blend, method, rgb=rgb)
+
+
+def resolve_model(model=None, *, shipped: str | None = None, checkpoint=None,
+                  allow_unverified: bool = False):
+    """The generator module to inpaint with: the one place a model's name becomes a module.
+
+    ``checkpoint`` (a training run directory or checkpoint file, ``pconv inpaint
+    --checkpoint``) is loaded with :func:`pconv_torch.checkpoint.load_generator`; else
+    ``shipped`` (``pconv inpaint --model``) names a shipped model; else ``model`` is what
+    :func:`inpaint` takes: None (the default shipped model), a shipped model's name, a run
+    directory or checkpoint, or a module (returned as it is).
+    Raises ValueError naming an unknown model or a missing path.
+    """
     from .shipped import default_model_name, pretrained
 
-    pixels = _pixels(image)
-    arr = _rgb01(pixels)
-    hole = _hole_array(mask, arr.shape[:2])
-    if method is not None:
-        from .baselines import BASELINES
-
-        if method not in BASELINES:
-            raise ValueError(f"unknown method {method!r}; choose one of {list(BASELINES)}")
-        valid = torch.from_numpy((~hole).astype(np.float32))[None]
-        fill = BASELINES[method](torch.from_numpy(arr).permute(2, 0, 1) * valid, valid)
-        return _merge(pixels, fill.permute(1, 2, 0).numpy(), hole)
-    check_device(device)
-    if model is None or (isinstance(model, str) and model in pretrained()):
-        model = pretrained(model or default_model_name())
-    elif isinstance(model, (str, os.PathLike)):
-        if not Path(model).exists():
+    if checkpoint is not None or (isinstance(model, (str, os.PathLike)) and shipped is None
+                                  and not (isinstance(model, str) and model in pretrained())):
+        path = checkpoint if checkpoint is not None else model
+        if checkpoint is None and not Path(path).exists():
             raise ValueError(f"model {str(model)!r} is neither a shipped model "
                              f"({', '.join(pretrained())}) nor a run directory or checkpoint")
         from .checkpoint import load_generator
 
-        model = load_generator(model)
-    return _merge(pixels, fill_holes(model, arr, hole, _scale(model), device, blend), hole)
+        return load_generator(path, allow_unverified=allow_unverified)
+    if shipped is not None or model is None or isinstance(model, str):
+        return pretrained(shipped or model or default_model_name())
+    return model
+
+
+def fill_checked(pixels: np.ndarray, hole: np.ndarray, generator=None, device="cpu",
+                 blend: str | None = "poisson", method: str | None = None, *, rgb=None):
+    """:func:`inpaint` on inputs already checked, as ``pconv inpaint`` hands them over.
+
+    Args:
+        pixels: the image as :func:`read_image` returns it ((H, W[, C]) uint8 / uint16, or a
+            float array in [0, 1]); hole: (H, W) bool, True = fill, with at least one hole
+            and one known pixel, of the image's size.
+        generator: a generator module (:func:`resolve_model`), on a ``device`` this machine
+            has; unused with ``method`` (the name of a :data:`pconv_torch.baselines.BASELINES`
+            method).
+        rgb: ``_rgb01(pixels)`` when the caller has it.
+    Returns: as :func:`inpaint`.
+    """
+    rgb = _rgb01(pixels) if rgb is None else rgb
+    if method is None:
+        return _merge(pixels, fill_holes(generator, rgb, hole, _scale(generator), device, blend),
+                      hole)
+    from .baselines import BASELINES
+    from .masks import valid_of
+
+    if method not in BASELINES:
+        raise ValueError(f"unknown method {method!r}; choose one of {list(BASELINES)}")
+    valid = valid_of(hole)
+    fill = BASELINES[method](torch.from_numpy(rgb).permute(2, 0, 1) * valid, valid)
+    fill = fill.permute(1, 2, 0).numpy()
+    if not np.isfinite(fill[hole]).all():
+        raise ValueError("the fill contains NaN or infinite values (corrupt or diverged "
+                         "weights); nothing was written")
+    return _merge(pixels, fill, hole)
 
 
 def _scale(model) -> int:

@@ -2,8 +2,10 @@
 
 Convention (fixed project-wide): **1 = valid (known) pixel, 0 = hole**, float32, shape
 ``(1, H, W)`` per mask and ``(N, 1, H, W)`` for a batch. The only place the opposite
-convention appears is :func:`mask_from_image`, which reads a user's mask *image* where
-white / non-zero marks the region to fill (OpenCV, LaMa) and converts it once.
+convention appears is :func:`hole_from_image` (and :func:`mask_from_image`, its mask form),
+which reads a user's mask *image* where white / non-zero marks the region to fill (OpenCV,
+LaMa). Between a mask and a hole map ``(H, W)`` bool, True = fill, the one pair of
+converters is :func:`hole_of` and :func:`valid_of`.
 
 Families (``MASK_FAMILIES``) and their hole ratios at 128x128 (fraction of pixels that are
 holes; ``RATIO_RANGES`` holds the same numbers, and the tests check that samples fall inside):
@@ -59,6 +61,9 @@ __all__ = [
     "sample_mask",
     "sample_masks",
     "mask_from_image",
+    "hole_from_image",
+    "hole_of",
+    "valid_of",
     "hole_ratio",
     "ratio_stats",
     "hole_bbox",
@@ -263,10 +268,10 @@ def _gray01(img: Image.Image) -> np.ndarray:
     return np.asarray(gray).astype(np.float64) / 255.0
 
 
-def mask_from_image(source, size=None, threshold: float = 0.5) -> torch.Tensor:
-    """Read a mask image where **white / non-zero = hole** and return it as 1 = valid.
+def hole_from_image(source, size=None, threshold: float = 0.5) -> np.ndarray:
+    """Read a mask image where **white / non-zero = hole** as an (H, W) bool hole map.
 
-    This is the one place the editing convention (OpenCV, LaMa) is converted. Any mode is
+    This is the one place the editing convention (OpenCV, LaMa) is read. Any mode is
     accepted (1, L, P, RGB, RGBA, LA, 16-bit); colour is reduced to luminance and transparent
     pixels count as black (not a hole). A pixel is a hole where its value in [0, 1] exceeds
     ``threshold`` (default 0.5, robust to JPEG noise; ``threshold=0`` means "non-zero").
@@ -279,7 +284,7 @@ def mask_from_image(source, size=None, threshold: float = 0.5) -> torch.Tensor:
         size: None to keep the size, or int / (H, W) to resize (nearest neighbour,
             after binarising).
     Returns:
-        (1, H, W) float32 tensor, 1 = valid, 0 = hole.
+        (H, W) bool array, True = hole.
     """
     if isinstance(source, (str, os.PathLike)):
         with Image.open(source) as im:
@@ -296,7 +301,25 @@ def mask_from_image(source, size=None, threshold: float = 0.5) -> torch.Tensor:
     if size is not None:
         h, w = _hw(size)
         hole = np.asarray(Image.fromarray(hole).resize((w, h), Image.NEAREST))
-    return torch.from_numpy((~hole)[None].astype(np.float32))
+    return hole
+
+
+def mask_from_image(source, size=None, threshold: float = 0.5) -> torch.Tensor:
+    """:func:`hole_from_image` as a mask: (1, H, W) float32 tensor, 1 = valid, 0 = hole."""
+    return valid_of(hole_from_image(source, size, threshold))
+
+
+def hole_of(mask) -> np.ndarray:
+    """Mask (..., H, W), 1 = valid (tensor or array) -> bool array of the same shape, True =
+    hole (``mask < 0.5``)."""
+    if isinstance(mask, torch.Tensor):
+        mask = mask.detach().cpu().numpy()
+    return np.asarray(mask) < 0.5
+
+
+def valid_of(hole) -> torch.Tensor:
+    """Hole map (H, W), True = hole -> (1, H, W) float32 tensor mask, 1 = valid."""
+    return torch.from_numpy((~np.asarray(hole, bool))[None].astype(np.float32))
 
 
 # --------------------------------------------------------------------------------------

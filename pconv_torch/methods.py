@@ -16,6 +16,7 @@ import torch
 
 from .baselines import Method, _check_one, _composite_np
 from .compositing import composite
+from .masks import hole_of
 
 __all__ = ["batched", "pad_to_multiple", "generator_method", "model_method", "windowed_method",
            "composites"]
@@ -66,7 +67,7 @@ def generator_method(generator, device="cpu", *, multiple: int = 1, blend: bool 
             from .inference import poisson_blend
 
             out = torch.stack([torch.from_numpy(poisson_blend(
-                o.permute(1, 2, 0).numpy(), xi.permute(1, 2, 0).numpy(), mi[0].numpy() < 0.5)
+                o.permute(1, 2, 0).numpy(), xi.permute(1, 2, 0).numpy(), hole_of(mi[0]))
             ).permute(2, 0, 1).float() for o, xi, mi in zip(out, x, m)])
         return out
 
@@ -96,7 +97,7 @@ def windowed_method(generator, scale: int, blend: bool = False):
 
     def run(x, m):
         return torch.stack([torch.from_numpy(fill_holes(
-            generator, xi.permute(1, 2, 0).numpy(), mi[0].numpy() < 0.5, scale,
+            generator, xi.permute(1, 2, 0).numpy(), hole_of(mi[0]), scale,
             blend="poisson" if blend else None)).permute(2, 0, 1) for xi, mi in zip(x, m)])
     return run
 

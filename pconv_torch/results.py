@@ -111,7 +111,7 @@ def native_table(names=("full", "full_128"), classical=("OpenCV Telea", "scikit-
                 top, left = int(rng.integers(0, h - side)), int(rng.integers(0, w - side))
                 hole = np.zeros((h, w), bool)
                 hole[top:top + side, left:left + side] = True
-                valid = torch.from_numpy(~hole).float()[None, None]
+                valid = _masks.valid_of(hole)[None]
                 for name in (*names, *classical):
                     kw = {"model": name} if name in names else {"method": name}
                     out = torch.from_numpy(inpaint(pixels, hole, **kw)).permute(2, 0, 1)

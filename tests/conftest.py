@@ -1,4 +1,5 @@
-"""Shared test configuration: devices to cross-test on, and hypothesis profiles."""
+"""Shared test configuration: devices to cross-test on, the ``cuda`` marker, and hypothesis
+profiles."""
 import os
 
 import pytest
@@ -16,15 +17,20 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 CUDA_AVAILABLE = torch.cuda.is_available()
 
+
+
+def pytest_runtest_setup(item):
+    """Tests marked ``cuda`` (``pytest -m cuda`` selects them) are skipped, with the reason,
+    on a machine without a CUDA GPU."""
+    if item.get_closest_marker("cuda") is not None and not CUDA_AVAILABLE:
+        pytest.skip("no CUDA GPU on this machine")
+
+
 # Every torch cross-test runs on the CPU, and on CUDA when a GPU is present; without one the
 # CUDA cases are reported as skipped rather than silently left out.
 TORCH_DEVICES = [
     pytest.param("cpu", id="torch-cpu"),
-    pytest.param(
-        "cuda",
-        id="torch-cuda",
-        marks=pytest.mark.skipif(not CUDA_AVAILABLE, reason="no CUDA GPU on this machine"),
-    ),
+    pytest.param("cuda", id="torch-cuda", marks=pytest.mark.cuda),
 ]
 
 

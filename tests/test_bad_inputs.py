@@ -117,7 +117,7 @@ def _interrupt(mp, tiny_generator):
         raise KeyboardInterrupt
     mp.setattr(training, "train", interrupted)
     mp.setattr(checkpoint, "load_generator", interrupted)
-    mp.setattr(inference, "inpaint", interrupted)
+    mp.setattr(inference, "fill_checked", interrupted)
 
 
 def _graceful_stop(mp, tiny_generator):  # the first Ctrl-C: training saves and returns "interrupted"
@@ -147,14 +147,14 @@ def _os_error(number):
 def _out_of_memory(mp, tiny_generator):
     def inpaint(*args, **kwargs):
         raise MemoryError
-    mp.setattr(inference, "inpaint", inpaint)
+    mp.setattr(inference, "fill_checked", inpaint)
 
 
 def _gpu_out_of_memory(mp, tiny_generator):
     def fail(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB.\n"
                                      "See the documentation for memory management")
-    mp.setattr(inference, "inpaint", fail)
+    mp.setattr(inference, "fill_checked", fail)
     mp.setattr(training, "train", fail)
 
 
@@ -366,7 +366,7 @@ def test_exif_orientation_turns_image_and_mask_alike(tmp_path):
     assert cli.main(["inpaint", str(tmp_path / "in.png"), "--mask", str(tmp_path / "mask.png"),
                      "-o", str(out), "--method", "telea"]) == 0
     upright = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "in.png")))
-    upright_hole = masks.mask_from_image(tmp_path / "mask.png")[0].numpy() < 0.5
+    upright_hole = masks.hole_from_image(tmp_path / "mask.png")
     assert upright.shape[:2] == (W, H) and upright_hole.shape == (W, H)
     np.testing.assert_array_equal(upright_hole, np.rot90(hole, -1))
     got = np.asarray(Image.open(out))

@@ -398,7 +398,7 @@ def test_inpaint_leaves_the_callers_model_as_it_was(tiny_generator):
     assert next(meta.parameters()).is_meta
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+@pytest.mark.cuda
 def test_inpaint_on_the_cpu_leaves_a_gpu_model_on_the_gpu(tiny_generator):
     import copy
 
@@ -409,3 +409,28 @@ def test_inpaint_on_the_cpu_leaves_a_gpu_model_on_the_gpu(tiny_generator):
     out = inference.inpaint(image, hole, model=g, device="cpu")
     assert next(g.parameters()).is_cuda and out.shape == image.shape
     assert np.array_equal(out, inference.inpaint(image, hole, model=tiny_generator))
+
+
+def test_resolve_model_turns_every_kind_of_name_into_one_generator(finished_run, tiny_generator):
+    assert inference.resolve_model(tiny_generator) is tiny_generator
+    default = inference.resolve_model()
+    assert default.image_size == shipped.model_scale(shipped.default_model_name())
+    named = inference.resolve_model(shipped="mse_only")
+    assert all(torch.equal(a, b) for a, b in zip(named.state_dict().values(),
+                                                 shipped.pretrained("mse_only").state_dict().values()))
+    from_run = inference.resolve_model(checkpoint=finished_run)
+    assert from_run.image_size == 32 and not from_run.training
+    with pytest.raises(ValueError, match="unknown pretrained model 'nope'"):
+        inference.resolve_model(shipped="nope")
+    with pytest.raises(ValueError, match="neither a shipped model"):
+        inference.resolve_model("no/such/run")
+
+
+def test_fill_checked_is_inpaint_without_the_checks(tiny_generator):
+    img = np.random.default_rng(5).integers(0, 256, (40, 44, 3), dtype=np.uint8)
+    hole = np.zeros((40, 44), bool)
+    hole[12:20, 9:30] = True
+    for kw in ({"model": tiny_generator}, {"method": "harmonic fill"}):
+        expect = inference.inpaint(img, hole, **kw)
+        got = inference.fill_checked(img, hole, kw.get("model"), method=kw.get("method"))
+        assert np.array_equal(got, expect)

@@ -204,3 +204,21 @@ def test_eval_masks_identical_in_a_fresh_process(tmp_path):
             f"M.save_masks(r'{out}', M.make_eval_masks('medium', 6, 64, seed=9))")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     assert torch.equal(M.load_masks(out)[0], M.make_eval_masks("medium", 6, 64, seed=9))
+
+
+def test_hole_of_and_valid_of_are_inverse_conversions():
+    hole = np.zeros((5, 7), bool)
+    hole[1:3, 2:6] = True
+    mask = M.valid_of(hole)
+    assert mask.shape == (1, 5, 7) and mask.dtype == torch.float32
+    assert set(mask.unique().tolist()) == {0.0, 1.0} and mask.sum() == hole.size - hole.sum()
+    np.testing.assert_array_equal(M.hole_of(mask)[0], hole)
+    np.testing.assert_array_equal(M.hole_of(mask.numpy() * 0.9 + 0.05)[0], hole)  # at 0.5
+
+
+def test_hole_from_image_is_the_hole_map_that_mask_from_image_inverts():
+    a = np.zeros((6, 9), np.uint8)
+    a[2:4, 1:5] = 255
+    hole = M.hole_from_image(a)
+    assert hole.dtype == bool and hole.shape == (6, 9) and hole.sum() == 8
+    np.testing.assert_array_equal(M.mask_from_image(a), M.valid_of(hole))

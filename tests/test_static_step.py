@@ -12,7 +12,7 @@ from pconv_torch.masks import local_boxes
 from pconv_torch.training import TrainingDiverged, load_checkpoint, train
 from tiny_runs import smooth_images, tiny
 
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+needs_cuda = pytest.mark.cuda
 
 
 @pytest.fixture(scope="module")

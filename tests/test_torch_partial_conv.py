@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pconv_torch import PartialConv2d, check_binary_mask, partial_conv2d, partial_conv2d_naive
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 
 
 # ---------------------------------------------------------------- helpers
@@ -382,7 +382,7 @@ def test_module_on_device_chain(device):
     assert bool(torch.isfinite(out).all())
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.cuda
 @pytest.mark.parametrize("form", ["one", "channel", "groups"])
 def test_cuda_matches_cpu(form):
     gen = torch.Generator().manual_seed(7)

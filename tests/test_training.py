@@ -308,7 +308,7 @@ def test_loader_workers(tmp_path, images):
     assert_same_weights(state_of(tmp_path / "a"), state_of(tmp_path / "b"))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+@pytest.mark.cuda
 def test_cuda_training_runs(tmp_path, images):
     r = train(tiny(), data=images, out_dir=tmp_path, progress=False, device="cuda")
     assert r["status"] == "finished" and r["device"].startswith("cuda")
