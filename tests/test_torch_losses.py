@@ -8,7 +8,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pconv_torch import losses
 from pconv_torch.losses import (
     discriminator_loss,
     generator_adversarial_loss,
@@ -132,8 +131,3 @@ def test_mask_shape_errors():
         mse_valid(o, o, torch.ones(2, 1, 4, 5))
     with pytest.raises(ValueError, match="output and target"):
         mse_weighted(o, torch.zeros(2, 3, 4, 5), torch.ones(2, 1, 4, 4))
-
-
-def test_module_exports():
-    for name in losses.__all__:
-        assert callable(getattr(losses, name))
