@@ -34,7 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import TrainConfig, build_models
+from .config import TrainConfig
+from .networks import build_models
 from .fileio import atomic_write
 from .schedule import phase_of
 

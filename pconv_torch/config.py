@@ -3,10 +3,8 @@
 A :class:`TrainConfig` is everything a run depends on; it is stored in every checkpoint as a
 plain dict (:meth:`TrainConfig.to_dict`). :func:`load_config` copies a preset and applies
 overrides, reading strings (from ``pconv train --set KEY=VALUE``) as the field's annotated
-type. :func:`build_models` makes the generator G and the discriminator D a configuration
-describes: G maps images (N, 3, S, S) in [0, 1] and masks (N, 1, S, S) (1 = valid, 0 = hole)
-to images (N, 3, S, S); D maps images and local-patch corners (N, 2) to logits (N, 1), with
-``S = image_size``.
+type. The networks a configuration describes are built by
+:func:`pconv_torch.networks.build_models` (re-exported here).
 """
 
 from __future__ import annotations
@@ -23,7 +21,8 @@ from fractions import Fraction
 import numpy as np
 
 from .masks import MaskChoice
-from .networks import ConvKind, NormKind, standardise_error
+from .networks import (GENERATOR_FIELDS, ConvKind, NormKind, build_models, generator_settings,
+                       standardise_error)
 
 # How a training step runs (pconv_torch.static_step): "eager" checks every loss on the host as
 # it goes; the others read nothing on the host inside a step.
@@ -446,26 +445,3 @@ def ablation_config(name: str, preset: str = "cpu") -> TrainConfig:
         base = load_config(preset)
         overrides["phase1_iters"] = base.phase1_iters + base.phase3_iters
     return load_config(preset, **overrides)
-
-
-# The fields of a TrainConfig that are the generator's own options (and the "generator" table of
-# pconv_torch/weights/manifest.json); image_size and fill are given to it separately.
-GENERATOR_FIELDS = ("width", "depth", "norm", "conv", "residual", "standardise")
-
-
-def generator_settings(config: TrainConfig) -> dict:
-    """``{option: value}`` of :data:`GENERATOR_FIELDS`: what ``Generator(**...)`` takes from
-    ``config`` besides ``image_size`` and ``fill``."""
-    return {name: getattr(config, name) for name in GENERATOR_FIELDS}
-
-
-def build_models(config: TrainConfig, fill=(0.5, 0.5, 0.5)):
-    """``(G, D)`` for ``config`` (CPU, float32, torch default initialisation); ``fill`` (3,)
-    is G's mean-fill value for the holes; G's ``image_size`` is ``config.image_size``."""
-    from .networks import Discriminator, Generator
-
-    g = Generator(**generator_settings(config), image_size=config.image_size,
-                  fill=tuple(float(v) for v in fill))
-    d = Discriminator(local=config.local, image_size=config.image_size,
-                      patch_size=config.patch_size, width=config.d_width)
-    return g, d

@@ -52,7 +52,7 @@ def generator_method(generator, device="cpu", *, multiple: int = 1, blend: bool 
     the batch padded to a multiple of ``multiple`` by edge replication and cropped back.
     Returns G's output (not composited) as float32 on the CPU, clamped to [0, 1]; with
     ``blend``, each image's output Poisson-blended into its known pixels
-    (:func:`pconv_torch.inference.poisson_blend`).
+    (:func:`pconv_torch.blend.poisson_blend`).
     """
     device = torch.device(device)
 
@@ -64,7 +64,7 @@ def generator_method(generator, device="cpu", *, multiple: int = 1, blend: bool 
         with torch.no_grad(), ctx:
             out = generator(xd, md)[..., :h, :w].float().clamp(0, 1).cpu()  # syncs CUDA
         if blend:
-            from .inference import poisson_blend
+            from .blend import poisson_blend
 
             out = torch.stack([torch.from_numpy(poisson_blend(
                 o.permute(1, 2, 0).numpy(), xi.permute(1, 2, 0).numpy(), hole_of(mi[0]))

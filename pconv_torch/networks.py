@@ -47,7 +47,8 @@ from .masks import crop_boxes
 from .partial_conv import PartialConv2d, check_binary_mask, check_finite
 
 __all__ = ["Generator", "known_statistics", "STANDARD_CONTRAST", "Discriminator", "GeneratorBlock",
-           "DiscriminatorBranch", "ConvKind", "NormKind"]
+           "DiscriminatorBranch", "ConvKind", "NormKind", "GENERATOR_FIELDS", "generator_settings",
+           "build_models", "standardise_error"]
 
 ConvKind = Literal["partial", "plain"]  # the poster's partial convolutions, or the ablation
 NormKind = Literal["batch"]  # or None: the poster has no normalisation
@@ -421,3 +422,27 @@ class Discriminator(nn.Module):
             rows.append((f"{name}.fc", br.fc, br.fc, br.act))
         rows.append(("head", self.head, self.head, None))
         return rows
+
+
+# The generator's own options, as TrainConfig fields (and the "generator" table of
+# pconv_torch/weights/manifest.json); image_size and fill are given to it separately.
+GENERATOR_FIELDS = ("width", "depth", "norm", "conv", "residual", "standardise")
+
+
+def generator_settings(config) -> dict:
+    """``{option: value}`` of :data:`GENERATOR_FIELDS`: what ``Generator(**...)`` takes from
+    ``config`` besides ``image_size`` and ``fill``."""
+    return {name: getattr(config, name) for name in GENERATOR_FIELDS}
+
+
+def build_models(config, fill=(0.5, 0.5, 0.5)):
+    """``(G, D)`` that a :class:`~pconv_torch.config.TrainConfig` describes (CPU, float32,
+    torch default initialisation): G maps images (N, 3, S, S) in [0, 1] and masks
+    (N, 1, S, S) (1 = valid, 0 = hole) to images (N, 3, S, S); D maps images and local-patch
+    corners (N, 2) to logits (N, 1), with ``S = config.image_size``. ``fill`` (3,) is G's
+    mean-fill value for the holes; G's ``image_size`` is ``config.image_size``."""
+    g = Generator(**generator_settings(config), image_size=config.image_size,
+                  fill=tuple(float(v) for v in fill))
+    d = Discriminator(local=config.local, image_size=config.image_size,
+                      patch_size=config.patch_size, width=config.d_width)
+    return g, d

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .data import BadImageError, _center_tensor, _channel_mean, _open_rgb, _scan, _SkipReport
+from .imagefiles import BadImageError, _center_tensor, _channel_mean, _open_rgb, _scan, _SkipReport
 
 __all__ = ["Places365"]
 

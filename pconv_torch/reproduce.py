@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from .config import ABLATIONS, generator_settings
+from .config import ABLATIONS
+from .networks import generator_settings
 from .fileio import atomic_write
 from .shipped import (MANIFEST, SHIPPED, SOURCES, WEIGHTS_DIR, _sha256, manifest,
                       reproduce_command, shipped_config)

@@ -19,7 +19,7 @@ with the poster's random rectangles (``rect``, the fixed evaluation set of
   averaged over the crops, x 255, with its sign (a systematic colour cast).
 
 Rows ``"<model> + blending"`` are the model's fill Poisson-blended into the hole's surroundings
-(:func:`pconv_torch.inference.poisson_blend`), what :func:`pconv_torch.inpaint` returns by
+(:func:`pconv_torch.blend.poisson_blend`), what :func:`pconv_torch.inpaint` returns by
 default.
 
 Sanity table (:func:`sanity_table`): :func:`pconv_torch.procedural.sanity_images` (flat,
@@ -55,7 +55,7 @@ def methods_for(models: dict | None = None, fill=None, classical: bool = True,
     """Batch methods ``(images (N,3,H,W) with holes zeroed, masks) -> (N,3,H,W)``: the classical
     baselines (``fill`` = the mean-fill colour), ``models`` (name -> generator) and, for each
     name in ``blended``, the same model followed by Poisson blending
-    (:func:`pconv_torch.inference.poisson_blend`), named ``"<name> + blending"``."""
+    (:func:`pconv_torch.blend.poisson_blend`), named ``"<name> + blending"``."""
     out = {}
     if classical:
         for name, fn in make_baselines(mean=fill).items():

@@ -45,7 +45,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from .config import ABLATIONS, GENERATOR_FIELDS, ablation_config
+from .config import ABLATIONS, ablation_config
+from .networks import GENERATOR_FIELDS
 
 __all__ = ["pretrained", "default_model_name", "model_scale", "manifest", "SHIPPED", "SOURCES",
            "LABELS", "shipped_config", "reproduce_command", "training_curves", "WEIGHTS_DIR"]
@@ -128,7 +129,7 @@ def _entry(name: str, man: dict) -> dict:
 def _check_entry(name: str, entry, where: Path) -> None:
     """ValueError naming the manifest ``where`` and model ``name`` unless ``entry`` has the
     fields :func:`pretrained` reads, of the right types, and a generator configuration of
-    :data:`~pconv_torch.config.GENERATOR_FIELDS` only."""
+    :data:`~pconv_torch.networks.GENERATOR_FIELDS` only."""
     bad = f"{where}: model {name!r}: "
     if not isinstance(entry, dict):
         raise ValueError(bad + "entry is not a table")

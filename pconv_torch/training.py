@@ -98,7 +98,8 @@ from .checkpoint import (
     save_checkpoint,
     training_state,
 )
-from .config import PRESETS, TrainConfig, build_models, load_config
+from .config import PRESETS, TrainConfig, load_config
+from .networks import build_models
 from .monitor import EVAL_FIELDS, GeneralisationMonitor
 from .runlog import LOG_FIELDS, RunLog, read_log, sample_grid, say, trim_csv, write_samples
 from .runtime import (StopOnSignal, cpu_has_fast_bf16, current_group, is_main_process,

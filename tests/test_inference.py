@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import pconv_torch
-from pconv_torch import inference, reproduce, shipped, training
+from pconv_torch import blend, inference, reproduce, shipped, training
 from pconv_torch.config import TrainConfig
 
 
@@ -352,10 +352,10 @@ def test_a_large_hole_is_blended_at_reduced_resolution_close_to_the_exact_solve(
     hole[15:105, 20:125] = True
     fill = image + np.array([0.15, -0.1, 0.05]) + 0.05 * np.sin(20 * xx)[..., None]
     exact = inference.poisson_blend(fill, image, hole)
-    monkeypatch.setattr(inference, "BLEND_MAX_UNKNOWNS", hole.sum() // 9)  # k = 3
+    monkeypatch.setattr(blend, "BLEND_MAX_UNKNOWNS", hole.sum() // 9)  # k = 3
     solves = []
-    real = inference._poisson_solve
-    monkeypatch.setattr(inference, "_poisson_solve",
+    real = blend._poisson_solve
+    monkeypatch.setattr(blend, "_poisson_solve",
                         lambda f, i, u, g: solves.append(int(u.sum())) or real(f, i, u, g))
     approx = inference.poisson_blend(fill, image, hole)
     assert solves and max(solves) <= hole.sum() // 9  # no solve larger than the bound
