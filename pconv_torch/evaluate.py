@@ -95,6 +95,7 @@ __all__ = [
     "model_method",
     # defined here
     "evaluate",
+    "paired_rows",
     "format_results",
     "default_test_set",
     "evaluate_default",
@@ -191,6 +192,16 @@ def evaluate(methods: dict[str, Method], images, masks, progress: bool = False) 
             "per_image": per,
         })
     return rows
+
+
+def paired_rows(rows: list[dict], metric: str, with_idea: str, without: str) -> PairedDifference:
+    """:func:`paired_difference` of two methods' per-image ``metric`` (``"psnr_hole"``,
+    ``"ssim"``, ...) in :func:`evaluate`'s ``rows``; ValueError naming a method not there."""
+    by = {r["method"]: r for r in rows}
+    for name in (with_idea, without):
+        if name not in by:
+            raise ValueError(f"no row for method {name!r}; the rows hold {list(by)}")
+    return paired_difference(by[with_idea]["per_image"][metric], by[without]["per_image"][metric])
 
 
 def format_results(rows: list[dict], title: str | None = None) -> str:

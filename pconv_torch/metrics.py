@@ -71,6 +71,7 @@ __all__ = [
     "paired_difference",
     "PSNR_CAP",
     "per_image_scores",
+    "mean_and_two_se",
 ]
 
 
@@ -278,10 +279,30 @@ class PairedDifference:
         """Standard error of the mean: sd(d, ddof=1) / sqrt(n) (spread over images only)."""
         return float(np.std(self.differences, ddof=1) / math.sqrt(self.n))
 
+    @property
+    def two_se(self) -> float:
+        """Two standard errors: the half-width of the mean's rough 95% interval."""
+        return 2 * self.se
+
     def wins(self, higher_is_better: bool = True) -> int:
         """Images on which ``with_idea`` scores better."""
         d = self.differences
         return int((d > 0).sum() if higher_is_better else (d < 0).sum())
+
+    def verdict(self, higher_is_better: bool = True) -> str:
+        """Whether the idea helps on these images: ``"holds here"`` when the mean difference
+        is more than two standard errors in the better direction, ``"opposite here"`` when
+        it is that far in the worse one, else ``"not seen at this scale"``."""
+        signed = self.mean if higher_is_better else -self.mean
+        if signed > self.two_se:
+            return "holds here"
+        return "opposite here" if signed < -self.two_se else "not seen at this scale"
+
+
+def mean_and_two_se(values) -> tuple[float, float]:
+    """Mean of (N,) values (N >= 2) and two standard errors of it, ``2 sd(ddof=1) / sqrt(N)``."""
+    v = np.asarray(values, np.float64)
+    return float(v.mean()), float(2 * v.std(ddof=1) / np.sqrt(len(v)))
 
 
 def paired_difference(with_idea, without) -> PairedDifference:

@@ -24,7 +24,7 @@ from torch import nn
 from .partial_conv import PartialConv2d
 from .tables import render_table
 
-__all__ = ["architecture_table", "format_table"]
+__all__ = ["architecture_table", "format_table", "n_params"]
 
 _ACT_NAMES = {nn.ReLU: "ReLU", nn.LeakyReLU: "Leaky ReLU", nn.Sigmoid: "Sigmoid", nn.Tanh: "Tanh"}
 _LAYER_TYPES = (PartialConv2d, nn.Conv2d, nn.Linear)
@@ -42,6 +42,11 @@ def eval_mode(module: nn.Module):
     finally:
         for m, training in modes.items():
             m.training = training
+
+
+def n_params(module: nn.Module) -> int:
+    """Number of parameters of ``module`` (every element of every parameter tensor)."""
+    return sum(p.numel() for p in module.parameters())
 
 
 def _act_name(act) -> str:

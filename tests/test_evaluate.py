@@ -281,3 +281,34 @@ def test_paired_difference_summarises_per_image_differences():
     for bad in (([1.0], [2.0]), ([1.0, 2.0], [1.0]), ([1.0, np.nan], [1.0, 2.0])):
         with pytest.raises(ValueError):
             ev.paired_difference(*bad)
+
+
+def test_paired_rows_pairs_two_methods_of_the_evaluation_and_gives_a_verdict():
+    images, masks = torch.rand(6, 3, 16, 16), centered_square_mask(16)[None].repeat(6, 1, 1, 1)
+    baselines = ev.make_baselines(mean=MEAN)
+    rows = ev.evaluate({"harmonic": baselines["harmonic fill"], "mean": baselines["mean fill"]},
+                       images, masks)
+    d = ev.paired_rows(rows, "l1_hole", "harmonic", "mean")
+    by = {r["method"]: r["per_image"]["l1_hole"] for r in rows}
+    np.testing.assert_array_equal(d.differences, by["harmonic"] - by["mean"])
+    assert d.two_se == 2 * d.se
+    assert d.verdict(higher_is_better=False) in ("holds here", "opposite here",
+                                                 "not seen at this scale")
+    with pytest.raises(ValueError, match="no row for method 'nope'"):
+        ev.paired_rows(rows, "l1_hole", "nope", "mean")
+
+
+@pytest.mark.parametrize("differences, higher, expect", [
+    ([1.0, 1.1, 0.9, 1.0], True, "holds here"),
+    ([1.0, 1.1, 0.9, 1.0], False, "opposite here"),
+    ([1.0, -1.0, 0.5, -0.5], True, "not seen at this scale"),
+])
+def test_a_verdict_needs_two_standard_errors(differences, higher, expect):
+    assert ev.PairedDifference(np.array(differences)).verdict(higher) == expect
+
+
+def test_mean_and_two_se():
+    from pconv_torch.metrics import mean_and_two_se
+
+    mean, two_se = mean_and_two_se([1.0, 2.0, 3.0, 4.0])
+    assert mean == 2.5 and two_se == pytest.approx(2 * np.std([1, 2, 3, 4], ddof=1) / 2)

@@ -276,3 +276,12 @@ def test_standardise_without_residual_is_refused_with_the_same_reason_everywhere
     with pytest.raises(ValueError, match=r"standardise.*needs residual=True \(it scales.*"
                                          r"with residual=False set standardise=False too"):
         load_config("ci", residual=False, standardise=True)
+
+
+def test_n_params_counts_every_parameter_element():
+    from pconv_torch.summary import n_params
+
+    assert n_params(torch.nn.Linear(3, 4)) == 3 * 4 + 4
+    g = Generator(width=0.125)
+    total = architecture_table(g, (1, 3, 32, 32))[-1]
+    assert total["layer"] == "Total" and n_params(g) == total["params"]
