@@ -245,3 +245,20 @@ def drag_stroke(page, selector: str, start=(0.2, 0.3), step=(0.03, 0.02), moves:
     for t in range(1, moves + 1):
         page.mouse.move(*at(start[0] + step[0] * t, start[1] + step[1] * t))
     page.mouse.up()
+
+
+_PLAYWRIGHT = None
+
+
+def playwright_session():
+    """The one Playwright of this test process: Playwright refuses a second sync_playwright()
+    while one runs, so the browser test modules share this one (stopped when the process ends)."""
+    global _PLAYWRIGHT
+    if _PLAYWRIGHT is None:
+        import atexit
+
+        from playwright.sync_api import sync_playwright
+
+        _PLAYWRIGHT = sync_playwright().start()
+        atexit.register(_PLAYWRIGHT.stop)
+    return _PLAYWRIGHT

@@ -43,6 +43,7 @@ from browser_support import (
     drag_stroke,
     free_port,
     launch_chromium,
+    playwright_session,
     require_chromium,
     static_server,
 )
@@ -178,8 +179,7 @@ def book_url(built_book):
 @pytest.fixture(scope="session")
 def playwright_instance():
     require_chromium()
-    with sync_api.sync_playwright() as p:
-        yield p
+    return playwright_session()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from browser_support import drag_stroke, launch_chromium
+from browser_support import drag_stroke, launch_chromium, playwright_session, require_chromium
 
 from pconv_torch import mask_explorer as mx
 from pconv_torch.networks import Generator
@@ -50,16 +50,16 @@ def generator():
 
 @pytest.fixture(scope="module")
 def page():
-    with sync_api.sync_playwright() as p:
-        browser = launch_chromium(p)
-        pg = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        pg.on("pageerror", lambda exc: errors.append(str(exc)))
-        pg.set_content('<!doctype html><html><body><div class="pconv-draw-hole"></div></body></html>')
-        pg.add_script_tag(path=str(SCRIPT))
-        pg.errors = errors
-        yield pg
-        browser.close()
+    require_chromium()
+    browser = launch_chromium(playwright_session())
+    pg = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.set_content('<!doctype html><html><body><div class="pconv-draw-hole"></div></body></html>')
+    pg.add_script_tag(path=str(SCRIPT))
+    pg.errors = errors
+    yield pg
+    browser.close()
 
 
 COMPUTE_JS = """
