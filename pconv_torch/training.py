@@ -68,7 +68,8 @@ composite M*I + (1-M)*G(I), ground truth), ``tb/`` (TensorBoard, only if install
 ``config.tensorboard``).
 
 The names in ``__all__`` that live in :mod:`pconv_torch.config`, :mod:`pconv_torch.checkpoint`,
-:mod:`pconv_torch.stream` and :mod:`pconv_torch.runlog` are importable from here too.
+:mod:`pconv_torch.networks`, :mod:`pconv_torch.stream` and :mod:`pconv_torch.runlog` are
+importable from here too. The phase schedule is :mod:`pconv_torch.schedule`.
 """
 
 from __future__ import annotations
