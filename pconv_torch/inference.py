@@ -24,13 +24,14 @@ than the model's scale is filled at reduced resolution (its fill is smoother tha
 around it); that is a limit of the model's scale, stated, not hidden.
 
 Masks given to :func:`inpaint` follow the editing convention: **non-zero / white = fill**;
-inside the package 1 = valid, 0 = hole (converted once, here).
+inside the package 1 = valid, 0 = hole. A mask is read once, as an (H, W) bool hole map
+(:func:`pconv_torch.masks.hole_from_image` for images), and handed on as such.
 
 Known pixels are returned unchanged, bit for bit: the result has the input's layout, dtype and
 (for PIL images) mode, so RGBA keeps its alpha channel, 16-bit grayscale its 16 bits; only the
 colour of hole pixels is replaced. Inputs whose known pixels could not be kept are refused
 (16-bit colour files, which the image reader would truncate to 8 bits; CMYK and other modes).
-Files read with :func:`read_image` and ``mask_from_image`` are turned upright by their EXIF
+Files read with :func:`read_image` and ``hole_from_image`` are turned upright by their EXIF
 orientation, each by its own; PIL images passed in are used as stored.
 """
 
@@ -390,7 +391,7 @@ def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson"
             refused).
         mask: (H, W) array or PIL image; **non-zero / white = region to fill**. PIL images
             are used as stored: apply ``PIL.ImageOps.exif_transpose`` to both or to neither
-            (:func:`read_image` and ``mask_from_image`` apply each file's orientation).
+            (:func:`read_image` and ``hole_from_image`` apply each file's orientation).
         model: a shipped model's name (see :func:`pconv_torch.pretrained`), a training run
             directory or checkpoint file (:func:`pconv_torch.checkpoint.load_generator`), a
             generator module, or None for the default shipped model
@@ -440,18 +441,21 @@ def resolve_model(model=None, *, shipped: str | None = None, checkpoint=None,
     """
     from .shipped import default_model_name, pretrained
 
-    if checkpoint is not None or (isinstance(model, (str, os.PathLike)) and shipped is None
-                                  and not (isinstance(model, str) and model in pretrained())):
-        path = checkpoint if checkpoint is not None else model
-        if checkpoint is None and not Path(path).exists():
-            raise ValueError(f"model {str(model)!r} is neither a shipped model "
-                             f"({', '.join(pretrained())}) nor a run directory or checkpoint")
+    if checkpoint is None and shipped is None:  # what inpaint() takes
+        if model is None or (isinstance(model, str) and model in pretrained()):
+            shipped = model or default_model_name()
+        elif isinstance(model, (str, os.PathLike)):
+            if not Path(model).exists():
+                raise ValueError(f"model {str(model)!r} is neither a shipped model "
+                                 f"({', '.join(pretrained())}) nor a run directory or checkpoint")
+            checkpoint = model
+        else:
+            return model
+    if checkpoint is not None:
         from .checkpoint import load_generator
 
-        return load_generator(path, allow_unverified=allow_unverified)
-    if shipped is not None or model is None or isinstance(model, str):
-        return pretrained(shipped or model or default_model_name())
-    return model
+        return load_generator(checkpoint, allow_unverified=allow_unverified)
+    return pretrained(shipped)
 
 
 def fill_checked(pixels: np.ndarray, hole: np.ndarray, generator=None, device="cpu",
