@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup book test test-fast bench notebooks clean
+.PHONY: setup book book-outputs test test-fast bench notebooks clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,26 @@ book: $(STAMP)
 	$(BIN)/python scripts/story_figure.py book/_static/story.png
 	$(BIN)/jupyter-book build --warningiserror --keep-going book
 
-## The whole test suite: unit tests, cross-tests, nbval over the notebooks, and browser tests
-## of the built book and of JupyterLab (Debian's Chromium, installed by the script when root).
+## The book from the outputs stored in the notebooks, executing nothing (seconds, not minutes):
+## book/_config.outputs.yml (git-ignored) is book/_config.yml with execute_notebooks "off".
+## `make test` checks these pages in the browser while nbval, in the same run, checks that
+## executing the notebooks reproduces the stored outputs they show.
+OUTPUTS_CONFIG := book/_config.outputs.yml
+book-outputs: $(STAMP)
+	$(BIN)/python scripts/story_figure.py book/_static/story.png
+	sed 's/^\(  *execute_notebooks:\) *cache *$$/\1 "off"/' book/_config.yml > $(OUTPUTS_CONFIG)
+	@test "$$(grep -c 'execute_notebooks' $(OUTPUTS_CONFIG))" = 1 \
+	  && grep -q '^  *execute_notebooks: "off"$$' $(OUTPUTS_CONFIG) \
+	  || { echo "book-outputs: no 'execute_notebooks: cache' line in book/_config.yml to turn off" >&2; \
+	       rm -f $(OUTPUTS_CONFIG); exit 1; }
+	$(BIN)/jupyter-book build --warningiserror --keep-going --config $(OUTPUTS_CONFIG) book
+
+## The whole test suite: unit tests, cross-tests, nbval over the notebooks (which executes every
+## notebook once), and browser tests of the book built from the stored outputs and of JupyterLab
+## (Debian's Chromium, installed by the script when root).
 test: $(STAMP)
 	scripts/install-browser.sh
-	$(MAKE) book
+	$(MAKE) book-outputs
 	$(BIN)/python -m pytest tests notebooks
 
 ## The unit and cross-tests without the slow ones (marked slow): no book, nbval or browser.
@@ -44,4 +59,4 @@ notebooks: $(STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace notebooks/[0-9]*.ipynb
 
 clean:
-	rm -rf book/_build
+	rm -rf book/_build $(OUTPUTS_CONFIG)
