@@ -24,7 +24,9 @@ covered.
 
 **Sanity cases** (:func:`sanity_images`): a flat colour, a linear gradient and a straight edge
 crossing the hole, scenes that any inpainting method should nearly solve without having seen
-a photograph.
+a photograph. :func:`curved_images` adds a fourth, drawn from its own random stream so that
+the three above stay as they were: a smooth radial shading, where the harmonic fill leaves a
+plateau and the biharmonic one is near exact.
 
 Arrays are (H, W, 3) float32 in [0, 1] unless a docstring says otherwise.
 """
@@ -34,7 +36,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["dead_leaves", "photo_palette", "smooth_field", "sanity_images", "SANITY_CASES"]
+__all__ = ["dead_leaves", "photo_palette", "smooth_field", "sanity_images", "SANITY_CASES",
+           "curved_images", "CURVED_CASE"]
 
 
 def _radii(rng: np.random.Generator, n: int, r_min: float, r_max: float) -> np.ndarray:
@@ -170,4 +173,28 @@ def sanity_images(size: int = 64, n: int = 8, seed: int = 0) -> dict[str, np.nda
         theta = rng.uniform(0, np.pi)
         side = (np.cos(theta) * xx + np.sin(theta) * yy) > 0
         out["edge"][i] = np.where(side, a[:, None, None], b[:, None, None])
+    return out
+
+
+CURVED_CASE = "curved"
+
+
+def curved_images(size: int = 64, n: int = 8, seed: int = 0) -> np.ndarray:
+    """The curved sanity scene, ``n`` of them: a radial (quadratic) shading between two colours,
+    ``c = a (1 - t) + b t`` with ``t = |p - p0|^2 / R^2``, the centre ``p0`` uniform in the
+    image and ``R`` its distance to the farthest corner (so ``t`` spans [0, 1] without
+    clipping); colours uniform in [0.1, 0.9]^3. A quadratic has a constant Laplacian, so the
+    biharmonic equation holds exactly and the harmonic one does not: a harmonic fill leaves a
+    plateau in a centred hole. Drawn from its own stream (``default_rng([seed, 78])``), so
+    :func:`sanity_images` is unchanged. Returns (n, 3, size, size) float32.
+    """
+    rng = np.random.default_rng([seed, 78])
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    out = np.empty((n, 3, size, size), np.float32)
+    for i in range(n):
+        a, b = rng.uniform(0.1, 0.9, size=(2, 3))
+        cy, cx = rng.uniform(0, size - 1, size=2)
+        r2 = max((cy - y) ** 2 + (cx - x) ** 2 for y in (0, size - 1) for x in (0, size - 1))
+        t = ((yy - cy) ** 2 + (xx - cx) ** 2) / r2
+        out[i] = a[:, None, None] * (1 - t) + b[:, None, None] * t
     return out

@@ -22,9 +22,21 @@ Rows ``"<model> + blending"`` are the model's fill Poisson-blended into the hole
 (:func:`pconv_torch.blend.poisson_blend`), what :func:`pconv_torch.inpaint` returns by
 default.
 
+Its rows also hold ``blocks``: :func:`pconv_torch.metrics.period_energy` (the energy at the 8
+and 16 px periods inside the hole) of the fills, mean over the crops, over the truth's mean
+(1 = as much as the photographs; a smooth fill near 0; squares enlarged from a coarse grid
+raise it); ``HELDOUT_BLOCK_COLUMNS`` shows it.
+
+Per content kind (:func:`kind_table`): the same crops split by what the truth holds in the hole
+(:func:`pconv_torch.content.content_kinds`: smooth / textured / edges), plus held-out smooth
+crops (:func:`pconv_torch.content.soft_crops`), with the hole PSNR's 2-SE interval and the
+paired difference (mean and 2 SE over the same crops) against scikit-image's biharmonic fill
+and the harmonic fill.
+
 Sanity table (:func:`sanity_table`): :func:`pconv_torch.procedural.sanity_images` (flat,
 gradient, straight edge; 16 of each) with the centred hole; the hole PSNR and the largest
-error in any hole, in 8-bit levels.
+error in any hole, in 8-bit levels. ``cases=ALL_SANITY_CASES`` adds the curved scene
+(:func:`pconv_torch.procedural.curved_images`, a radial shading).
 
 Masks: 1 = valid, 0 = hole.
 """
@@ -40,14 +52,17 @@ from . import evaluate as _ev
 from . import masks as _masks
 from .baselines import make_baselines
 from .methods import batched, composites, generator_method, windowed_method
-from .metrics import per_image_scores
-from .procedural import SANITY_CASES, sanity_images
+from .metrics import mean_and_two_se, paired_difference, per_image_scores, period_energy
+from .procedural import CURVED_CASE, SANITY_CASES, curved_images, sanity_images
 from .tables import render_table
 
 __all__ = ["methods_for", "windowed_method", "composites", "heldout_table", "sanity_table",
-           "native_table", "format_rows", "format_native", "HELDOUT_COLUMNS", "SANITY_COLUMNS"]
+           "native_table", "format_rows", "format_native", "HELDOUT_COLUMNS", "SANITY_COLUMNS",
+           "kind_table", "format_kinds", "HELDOUT_BLOCK_COLUMNS", "ALL_SANITY_CASES"]
 
 FAMILIES = ("center", "rect")
+ALL_SANITY_CASES = (*SANITY_CASES, CURVED_CASE)
+REFERENCE, BASE = "scikit-image biharmonic", "harmonic fill"
 
 
 def methods_for(models: dict | None = None, fill=None, classical: bool = True,
@@ -73,6 +88,7 @@ def heldout_table(methods: dict, size: int = 64, families=FAMILIES) -> list[dict
     for family in families:
         images, masks = _ev.default_test_set(None, family, size=size)
         truth_detail = np.nanmean(_ev.detail(images, masks))
+        truth_blocks = period_energy(images, masks)
         for name, method in methods.items():
             out = composites(method, images, masks)
             bias = np.nanmean(_ev.colour_bias(out, images, masks), axis=0) * 255
@@ -86,6 +102,7 @@ def heldout_table(methods: dict, size: int = 64, families=FAMILIES) -> list[dict
                 "detail_ratio": float(np.nanmean(_ev.detail(out, masks)) / truth_detail),
                 "seam": float(np.nanmean(_ev.seam(out, images, masks)) * 255),
                 "cast": float(bias[k]), "cast_channel": "RGB"[k],
+                "blocks": _ratio_of_means(period_energy(out, masks), truth_blocks),
                 "n": len(images),
             })
     return rows
@@ -135,12 +152,15 @@ def format_native(rows: list[dict]) -> str:
     return render_table(head, body, list(range(1, len(head))))
 
 
-def sanity_table(methods: dict, size: int = 64, n: int = 16) -> list[dict]:
-    """One row per (case, method): hole PSNR and the largest hole error in 8-bit levels."""
+def sanity_table(methods: dict, size: int = 64, n: int = 16, cases=SANITY_CASES) -> list[dict]:
+    """One row per (case, method): hole PSNR and the largest hole error in 8-bit levels.
+    ``cases``: any of :data:`ALL_SANITY_CASES` (the curved scene is opt-in)."""
     scenes = sanity_images(size, n)
+    if CURVED_CASE in cases:
+        scenes[CURVED_CASE] = curved_images(size, n)
     mask = _masks.centered_square_mask(size)[None].repeat(n, 1, 1, 1)
     rows = []
-    for case in SANITY_CASES:
+    for case in cases:
         images = torch.from_numpy(scenes[case])
         for name, method in methods.items():
             out = composites(method, images, mask)
@@ -156,6 +176,7 @@ HELDOUT_COLUMNS = (("method", "method", "{}"), ("psnr_hole", "hole PSNR (dB)", "
                    ("ssim", "SSIM", "{:.3f}"), ("l1_hole", "hole L1", "{:.4f}"),
                    ("detail_ratio", "detail / truth", "{:.2f}"), ("seam", "seam", "{:+.1f}"),
                    ("cast", "cast", "{:+.1f}"))
+HELDOUT_BLOCK_COLUMNS = (*HELDOUT_COLUMNS, ("blocks", "blocks / truth", "{:.2f}"))
 SANITY_COLUMNS = (("method", "method", "{}"), ("psnr_hole", "hole PSNR (dB)", "{:.1f}"),
                   ("max_error", "max error (levels)", "{:.1f}"))
 
@@ -168,6 +189,92 @@ def format_rows(rows: list[dict], columns) -> str:
     return render_table([h for _, h, _ in columns], body, right)
 
 
+def _ratio_of_means(a, b) -> float:
+    """nanmean(a) / nanmean(b); nan (no warning) where either has no finite value or the
+    truth's mean is 0 (holes too narrow for :func:`period_energy`)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if not (np.isfinite(a).any() and np.isfinite(b).any()) or np.nanmean(b) == 0:
+        return float("nan")
+    return float(np.nanmean(a) / np.nanmean(b))
+
+
+def _kind_sets(size: int, family: str, soft: bool):
+    """(subset name, images, masks, per-crop index into the held-out set or None) for
+    :func:`kind_table`."""
+    from .content import KINDS, content_kinds, soft_crops
+
+    images, masks = _ev.default_test_set(None, family, size=size)
+    kinds = content_kinds(images, masks)
+    sets = [("all", images, masks, np.arange(len(images)))]
+    sets += [(kind, images, masks, np.flatnonzero(kinds == kind)) for kind in KINDS]
+    if soft:
+        extra, _ = soft_crops(size)
+        if len(extra):
+            m = (_masks.centered_square_mask(size)[None].repeat(len(extra), 1, 1, 1)
+                 if family == "center" else
+                 _masks.eval_mask_set(family, n=len(extra), size=size, seed=2025))
+            keep = np.flatnonzero(content_kinds(extra, m) == "smooth")
+            sets.append(("smooth, extra crops", extra[keep], m[keep], np.arange(len(keep))))
+    return sets
+
+
+def kind_table(methods: dict, size: int = 64, families=FAMILIES, soft: bool = True,
+               reference: str = REFERENCE, base: str = BASE) -> list[dict]:
+    """Held-out results per content kind. For each mask family, the 138 held-out crops
+    (subset ``"all"``) and those the rule of :mod:`pconv_torch.content` calls ``"smooth"``,
+    ``"textured"`` and ``"edges"`` (judged on the truth in that family's holes), and, with
+    ``soft``, the extra held-out smooth crops of :func:`pconv_torch.content.soft_crops`
+    (``"smooth, extra crops"``: with the centred hole, or that family's fixed masks, seed 2025;
+    those the rule calls smooth in the hole).
+
+    One row per (family, subset, method): ``n``, ``psnr_hole`` (mean, per-crop PSNR capped at
+    100 dB) and ``psnr_2se``; ``blocks`` (the fills' :func:`pconv_torch.metrics.period_energy`
+    over the truth's, means over the subset); ``vs_reference`` / ``vs_reference_2se`` /
+    ``wins_reference``: the paired hole-PSNR difference method - ``reference`` over the subset
+    (mean, 2 SE, crops won), and the same against ``base`` (``vs_base``...); nan where the
+    method is the reference or it is not among ``methods``, or the subset has under 2 crops.
+    """
+    rows = []
+    for family in families:
+        cache: dict = {}
+        for subset, images, masks, idx in _kind_sets(size, family, soft):
+            key = id(images)
+            if key not in cache:
+                outs = {name: composites(method, images, masks) for name, method in methods.items()}
+                scores = {name: _ev.psnr(o, images, masks, max_db=_ev.PSNR_CAP)
+                          for name, o in outs.items()}
+                energy = {name: period_energy(o, masks) for name, o in outs.items()}
+                cache[key] = scores, energy, period_energy(images, masks)
+            scores, energy, truth = cache[key]
+            for name in methods:
+                v = scores[name][idx]
+                row = {"masks": family, "subset": subset, "method": name, "n": len(idx),
+                       "psnr_hole": float(np.mean(v)) if len(v) else np.nan,
+                       "psnr_2se": mean_and_two_se(v)[1] if len(v) > 1 else np.nan,
+                       "blocks": _ratio_of_means(energy[name][idx], truth[idx])}
+                for tag, other in (("reference", reference), ("base", base)):
+                    d = None
+                    if other in scores and other != name and len(v) > 1:
+                        d = paired_difference(v, scores[other][idx])
+                    row[f"vs_{tag}"] = d.mean if d else np.nan
+                    row[f"vs_{tag}_2se"] = d.two_se if d else np.nan
+                    row[f"wins_{tag}"] = d.wins() if d else 0
+                rows.append(row)
+    return rows
+
+
+def format_kinds(rows: list[dict], family: str) -> str:
+    """:func:`kind_table`'s rows of one mask family as a Markdown table."""
+    def pm(m, e, sign=""):
+        return "" if not np.isfinite(m) else f"{m:{sign}.2f} ± {e:.2f}"
+    body = [[f"{r['subset']} ({r['n']})", r["method"], pm(r["psnr_hole"], r["psnr_2se"]),
+             pm(r["vs_reference"], r["vs_reference_2se"], "+"), pm(r["vs_base"], r["vs_base_2se"], "+"),
+             f"{r['blocks']:.2f}"] for r in rows if r["masks"] == family]
+    head = ["crops (n)", "method", "hole PSNR (dB) ± 2 SE", "vs biharmonic", "vs harmonic",
+            "blocks / truth"]
+    return render_table(head, body, [2, 3, 4, 5])
+
+
 def main(argv=None) -> int:
     """Print the held-out and sanity tables for the shipped models and the classical methods,
     one set per training scale. At a larger scale the default model of the smallest one
@@ -176,6 +283,8 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m pconv_torch.results", description=main.__doc__)
     p.add_argument("--models", nargs="*", help="shipped models (default: all)")
+    p.add_argument("--kinds-only", action="store_true",
+                   help="print only the tables per content kind and the curved sanity scene")
     args = p.parse_args(argv)
     names = args.models if args.models is not None else pretrained()
     by_scale: dict[int, list[str]] = {}
@@ -192,7 +301,11 @@ def main(argv=None) -> int:
             label = f"{DEFAULT_MODEL} ({small}x{small}, windowed)"
             methods[label] = windowed_method(g, small)
             methods[f"{label} + blending"] = windowed_method(g, small, blend=True)
-        _print_tables(methods, size)
+        if not args.kinds_only:
+            _print_tables(methods, size)
+        _print_kinds(methods, size)
+    if args.kinds_only:
+        return 0
     native = [n for n in ("full", "full_128") if n in names]
     if native:
         rows = native_table(native)
@@ -202,12 +315,27 @@ def main(argv=None) -> int:
     return 0
 
 
+def _print_kinds(methods: dict, size: int) -> None:
+    """The tables per content kind (models, harmonic fill, biharmonic) and the curved scene
+    (every method)."""
+    chosen = {n: f for n, f in methods.items()
+              if n in (REFERENCE, BASE) or not (n in make_baselines() or n.endswith("+ blending"))}
+    rows = kind_table(chosen, size)
+    for family in FAMILIES:
+        print(f"\nPer content kind, {size}x{size}, masks '{family}' (hole PSNR and paired "
+              f"differences, mean ± 2 SE over the crops):\n")
+        print(format_kinds(rows, family))
+    srows = sanity_table(methods, size, cases=(CURVED_CASE,))
+    print(f"\nSanity case '{CURVED_CASE}', {size}x{size}, centred {size // 2}x{size // 2} hole:\n")
+    print(format_rows(srows, SANITY_COLUMNS))
+
+
 def _print_tables(methods: dict, size: int) -> None:
     rows = heldout_table(methods, size)
     for family in FAMILIES:
         print(f"\nHeld-out photographs, {size}x{size}, masks '{family}' "
               f"({rows[0]['n']} crops of 6 photographs):\n")
-        print(format_rows([r for r in rows if r["masks"] == family], HELDOUT_COLUMNS))
+        print(format_rows([r for r in rows if r["masks"] == family], HELDOUT_BLOCK_COLUMNS))
     srows = sanity_table(methods, size)
     for case in SANITY_CASES:
         print(f"\nSanity case '{case}', {size}x{size}, centred {size // 2}x{size // 2} hole:\n")

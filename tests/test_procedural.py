@@ -76,3 +76,18 @@ def test_smooth_fields_are_smooth_enough_for_the_harmonic_fill():
 
     smooth, leaves = hole_error(procedural.smooth_field), hole_error(procedural.dead_leaves)
     assert smooth < 0.002 and leaves > 5 * smooth
+
+
+def test_curved_scene_is_a_radial_quadratic_that_leaves_the_other_cases_unchanged():
+    before = procedural.sanity_images(32, n=3, seed=0)
+    c = procedural.curved_images(32, n=3, seed=0)
+    assert c.shape == (3, 3, 32, 32) and c.dtype == np.float32
+    assert 0.1 <= c.min() and c.max() <= 0.9
+    np.testing.assert_array_equal(c, procedural.curved_images(32, n=3, seed=0))
+    # a quadratic: the discrete Laplacian is the same constant everywhere, and not zero
+    lap = (c[..., :-2, 1:-1] + c[..., 2:, 1:-1] + c[..., 1:-1, :-2] + c[..., 1:-1, 2:]
+           - 4 * c[..., 1:-1, 1:-1])
+    assert np.allclose(lap, lap[..., :1, :1], atol=1e-5) and np.abs(lap).max() > 1e-4
+    after = procedural.sanity_images(32, n=3, seed=0)
+    for case in procedural.SANITY_CASES:
+        np.testing.assert_array_equal(before[case], after[case])

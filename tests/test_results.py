@@ -1,5 +1,8 @@
 """The results tables of the README and the book (pconv_torch.results)."""
 
+import numpy as np
+import pytest
+
 from pconv_torch import evaluate as E
 from pconv_torch import results
 
@@ -28,3 +31,52 @@ def test_native_table_scores_inpaint_on_the_heldout_photographs_at_their_size():
     assert by[(None, "harmonic fill")]["psnr_hole"] > by[(None, "mean fill")]["psnr_hole"] + 3
     table = results.format_native(rows)
     assert table.splitlines()[0].split("|")[2:5] == [" 24x24 holes ", " 48x48 holes ", "   all "]
+
+
+@pytest.mark.slow
+def test_kind_table_splits_the_heldout_crops_by_kind_and_pairs_against_the_references():
+    methods = {k: v for k, v in results.methods_for(classical=True).items()
+               if k in ("mean fill", "harmonic fill")}
+    rows = results.kind_table(methods, 64, families=("center",), soft=True,
+                              reference="mean fill", base="harmonic fill")
+    by = {(r["subset"], r["method"]): r for r in rows}
+    n = {s: by[(s, "harmonic fill")]["n"] for s in ("all", "smooth", "textured", "edges")}
+    assert n["all"] == 138 and n["smooth"] + n["textured"] + n["edges"] == 138
+    assert min(n.values()) >= 10 and by[("smooth, extra crops", "harmonic fill")]["n"] >= 20
+    for subset in n:
+        r = by[(subset, "harmonic fill")]
+        # paired against mean fill: far ahead, with an interval that excludes zero
+        assert r["vs_reference"] - r["vs_reference_2se"] > 3
+        assert np.isnan(r["vs_base"]) and np.isnan(by[(subset, "mean fill")]["vs_reference"])
+        assert by[(subset, "mean fill")]["blocks"] < 1e-6  # a flat colour has no steps at all
+    # smooth holes are far easier than edges
+    assert by[("smooth", "harmonic fill")]["psnr_hole"] > by[("edges", "harmonic fill")]["psnr_hole"] + 5
+    table = results.format_kinds(rows, "center")
+    assert table.count("\n") == len(rows) + 1 and "smooth (" in table
+
+
+def test_sanity_table_adds_the_curved_scene_only_when_asked():
+    methods = {k: v for k, v in results.methods_for(classical=True).items()
+               if k in ("harmonic fill", "scikit-image biharmonic")}
+    default = results.sanity_table(methods, 32, n=2)
+    assert {r["case"] for r in default} == set(results.SANITY_CASES)
+    rows = results.sanity_table(methods, 32, n=2, cases=results.ALL_SANITY_CASES)
+    assert [r for r in rows if r["case"] != "curved"] == default
+    by = {(r["case"], r["method"]): r for r in rows}
+    # the harmonic fill leaves a plateau in a radial shading; biharmonic follows it closely
+    assert (by[("curved", "scikit-image biharmonic")]["psnr_hole"]
+            > by[("curved", "harmonic fill")]["psnr_hole"] + 10)
+
+
+@pytest.mark.slow
+def test_heldout_rows_carry_blockiness_against_the_truth():
+    methods = {k: v for k, v in results.methods_for(classical=True).items()
+               if k in ("mean fill", "harmonic fill")}
+    rows = results.heldout_table(methods, 64, families=("center",))
+    by = {r["method"]: r for r in rows}
+    assert by["mean fill"]["blocks"] < 1e-6 < by["harmonic fill"]["blocks"] < 1
+    # at 32x32 the centred hole is too narrow for the 16 px period: nan, no warning
+    small = results.heldout_table({"mean fill": methods["mean fill"]}, 32, families=("center",))
+    assert np.isnan(small[0]["blocks"])
+    table = results.format_rows(rows, results.HELDOUT_BLOCK_COLUMNS)
+    assert "blocks / truth" in table.splitlines()[0]
