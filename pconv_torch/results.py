@@ -277,8 +277,9 @@ def format_kinds(rows: list[dict], family: str) -> str:
 
 def main(argv=None) -> int:
     """Print the held-out and sanity tables for the shipped models and the classical methods,
-    one set per training scale. At a larger scale the default model of the smallest one
-    (``full``, 64x64) is scored too, run through context windows as ``inpaint`` runs it."""
+    one set per training scale, then the tables per content kind and the curved sanity scene.
+    At a larger scale the default model of the smallest one (``full``, 64x64) and ``mse_only``
+    are scored too, run through context windows as ``inpaint`` runs them."""
     from .shipped import DEFAULT_MODEL, model_scale, pretrained
 
     p = argparse.ArgumentParser(prog="python -m pconv_torch.results", description=main.__doc__)
@@ -296,11 +297,12 @@ def main(argv=None) -> int:
         blended = tuple(n for n in models if n in ("mse_only", "full", "full_128"))
         methods = methods_for(models, fill, blended=blended)
         small = min(by_scale, default=size)
-        if size > small and DEFAULT_MODEL in by_scale[small]:
-            g = pretrained(DEFAULT_MODEL)
-            label = f"{DEFAULT_MODEL} ({small}x{small}, windowed)"
-            methods[label] = windowed_method(g, small)
-            methods[f"{label} + blending"] = windowed_method(g, small, blend=True)
+        for name in (DEFAULT_MODEL, "mse_only"):
+            if size > small and name in by_scale[small]:
+                g = pretrained(name)
+                label = f"{name} ({small}x{small}, windowed)"
+                methods[label] = windowed_method(g, small)
+                methods[f"{label} + blending"] = windowed_method(g, small, blend=True)
         if not args.kinds_only:
             _print_tables(methods, size)
         _print_kinds(methods, size)
