@@ -227,6 +227,8 @@ def kind_table(methods: dict, size: int = 64, families=FAMILIES, soft: bool = Tr
     (``"smooth, extra crops"``: with the centred hole, or that family's fixed masks, seed 2025;
     those the rule calls smooth in the hole).
 
+    ``size``: 64 or a multiple of it (the kinds are judged at 64x64).
+
     One row per (family, subset, method): ``n``, ``psnr_hole`` (mean, per-crop PSNR capped at
     100 dB) and ``psnr_2se``; ``blocks`` (the fills' :func:`pconv_torch.metrics.period_energy`
     over the truth's, means over the subset); ``vs_reference`` / ``vs_reference_2se`` /
