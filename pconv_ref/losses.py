@@ -11,6 +11,13 @@ N*C*H*W elements)::
     L-    = 1/N sum_n 1/n_I || (G(I_n) - I_n) * M_n ||^2           (valid region)
     L_MSE = L+ + valid_weight * L-                                 (valid_weight = 1/6)
 
+With ``balance`` b > 0 (0 = the poster's mean), image n's term L_MSE,n is weighted by
+``w_n = (L_MSE,n + floor)^-b / mean_k (L_MSE,k + floor)^-b``, a constant for the gradient;
+b = 1 gives the gradient of ``mean_n log(L_MSE,n + floor)`` up to a positive factor, so every
+image's PSNR counts the same::
+
+    L_MSE = 1/N sum_n w_n L_MSE,n                                  (floor = 1e-5)
+
 Adversarial, from logits ``z`` with ``D = sigma(z)`` and the stable
 ``-log sigma(z) = softplus(-z) = logaddexp(0, -z)``, ``-log(1 - sigma(z)) = logaddexp(0, z)``::
 
@@ -72,12 +79,23 @@ def mse_valid(output, target, mask):
     return _masked_mse(output, target, mask)
 
 
-def mse_weighted(output, target, mask, valid_weight=1 / 6):
-    """L_MSE = L+ + valid_weight * L-; returns (loss, d_output (N, C, H, W))."""
-    l_hole, d_hole = mse_hole(output, target, mask)
-    l_valid, d_valid = mse_valid(output, target, mask)
-    d_output = (d_hole + valid_weight * d_valid).astype(d_hole.dtype, copy=False)
-    return l_hole + valid_weight * l_valid, d_output
+ERROR_FLOOR = 1e-5
+
+
+def mse_weighted(output, target, mask, valid_weight=1 / 6, balance=0.0):
+    """L_MSE = L+ + valid_weight * L-, with the images reweighted by ``balance`` (see the
+    module docstring); returns (loss, d_output (N, C, H, W))."""
+    output, target, mask = _check_images(output, target, mask)
+    if not 0.0 <= balance <= 1.0:
+        raise ValueError(f"balance must be in [0, 1], got {balance!r}")
+    weight = (1 - mask) ** 2 + valid_weight * mask ** 2  # (N, 1|C, H, W)
+    sq = (output - target) ** 2 * weight
+    per_image = sq.reshape(len(sq), -1).sum(1) / output[0].size  # L_MSE,n  (N,)
+    w = (per_image + ERROR_FLOOR) ** -balance
+    w = (w / w.mean()).reshape(-1, 1, 1, 1)
+    loss = float(np.sum(w * sq) / output.size)
+    d_output = (2.0 / output.size) * w * (output - target) * weight
+    return loss, d_output.astype(output.dtype, copy=False)
 
 
 def _check_logits(z, name):
@@ -121,14 +139,15 @@ def generator_adversarial_loss(fake_logits):
     return loss, ((_sigmoid(zf) - 1) / zf.size).astype(zf.dtype, copy=False)
 
 
-def generator_loss(output, target, mask, fake_logits, adv_weight=1 / 2000, valid_weight=1 / 6):
-    """L_G = L_MSE + adv_weight * L_adv.
+def generator_loss(output, target, mask, fake_logits, adv_weight=1 / 2000, valid_weight=1 / 6,
+                   balance=0.0):
+    """L_G = L_MSE + adv_weight * L_adv (``balance``: see :func:`mse_weighted`).
 
     Args: output, target (N, C, H, W); mask (N, 1|C, H, W), 1 = valid; fake_logits (N,) or
     (N, 1) = D(output) as logits. Returns (loss, d_output (N, C, H, W), d_fake_logits).
     (d_fake_logits is what to backpropagate through D to add D's share to d_output.)
     """
-    l_mse, d_output = mse_weighted(output, target, mask, valid_weight=valid_weight)
+    l_mse, d_output = mse_weighted(output, target, mask, valid_weight, balance)
     l_adv, d_fake = generator_adversarial_loss(fake_logits)
     d_fake = (adv_weight * d_fake).astype(d_fake.dtype, copy=False)
     return l_mse + adv_weight * l_adv, d_output, d_fake

@@ -67,7 +67,9 @@ class TrainConfig:
     steps at the end of the schedule over which both learning rates fall linearly to a tenth
     (0 = constant, the poster's default; a pure function of the step, so resume stays exact);
     loss weights ``adv_weight`` (1/2000)
-    and ``valid_weight`` (1/6); ``ema``: decay of an exponential moving average of G's
+    and ``valid_weight`` (1/6); ``balance`` in [0, 1]: 0 = the poster's L_MSE, where every pixel
+    counts the same; 1 = each image weighted so that every image's PSNR counts the same
+    (:func:`pconv_torch.losses.mse_weighted`); ``ema``: decay of an exponential moving average of G's
     weights, updated after every G step (0 = none, the poster's default); when set, the
     averaged generator is the one sampled, scored and loaded by
     :func:`~pconv_torch.checkpoint.load_generator`.
@@ -129,6 +131,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     adv_weight: float = 1 / 2000
     valid_weight: float = 1 / 6
+    balance: float = 0.0
     ema: float = 0.0
     data: str = "embedded"
     masks: MaskChoice = "rect"
@@ -212,7 +215,8 @@ class TrainConfig:
             bad("betas", "must be two numbers in [0, 1)")
         if self.batch_size < 1 or self.epoch_length < 1:
             bad("batch_size" if self.batch_size < 1 else "epoch_length", "must be >= 1")
-        for name in ("procedural", "uniform_leaves", "smooth_fields", "jitter", "lr_decay"):
+        for name in ("procedural", "uniform_leaves", "smooth_fields", "jitter", "lr_decay",
+                     "balance"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 bad(name, "must be in [0, 1]")
         if not 0.0 <= self.ema < 1.0:

@@ -7,12 +7,23 @@ over channels) or (N, C, H, W). With ``n_I = C*H*W``::
     L+    = mean_n  ||(G(I) - I_gt) * (1 - M)||^2 / n_I        mse_hole
     L-    = mean_n  ||(G(I) - I_gt) * M||^2 / n_I              mse_valid
     L_MSE = L+ + valid_weight * L-     (valid_weight = 1/6)    mse_weighted
+    L_MSE balanced: sum_n w_n L_MSE,n / N, w_n ∝ (L_MSE,n + floor)^-balance, mean 1   balance
     L_D   = mean_n [-log D(real) - log(1 - D(G(I)))]           discriminator_loss
     L_G   = L_MSE - adv_weight * mean_n log D(G(I))            generator_loss (adv_weight 1/2000)
 
 The discriminator terms take logits ``z`` (D = sigmoid(z)) and use
 ``-log sigmoid(z) = softplus(-z)``, ``-log(1 - sigmoid(z)) = softplus(z)``: finite values and
 gradients for any logit. Every function returns a 0-d tensor.
+
+``balance`` (0 = the poster's loss) reweights the images of a batch. In the poster's mean
+every pixel counts the same, so a crop with a large error (texture, edges) outweighs a smooth
+crop whose error is small but plainly visible: a fill that adds faint structure to a sky costs
+almost nothing. With ``balance = 1`` each image ``n`` is weighted by ``1 / (L_MSE,n + floor)``
+(held constant, no gradient through it), which is the gradient of ``mean_n log(L_MSE,n +
+floor)``: every image's PSNR counts the same, as in the evaluation's mean hole PSNR. Values
+between interpolate. The weights are scaled to mean 1 over the batch, so the loss keeps the
+poster's scale beside the adversarial term. ``ERROR_FLOOR`` (1e-5, the squared error of
+50 dB, where the evaluation caps PSNR) keeps a perfectly filled image from taking every weight.
 """
 
 from __future__ import annotations
@@ -24,6 +35,8 @@ __all__ = [
     "mse_hole",
     "mse_valid",
     "mse_weighted",
+    "image_weights",
+    "ERROR_FLOOR",
     "discriminator_loss",
     "generator_adversarial_loss",
     "generator_loss",
@@ -57,17 +70,35 @@ def mse_valid(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) ->
     return ((output - target) * mask).square().mean()
 
 
+ERROR_FLOOR = 1e-5  # squared error of a 50 dB fill: the evaluation's PSNR cap
+
+
 def mse_weighted(
-    output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, valid_weight: float = 1 / 6
+    output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, valid_weight: float = 1 / 6,
+    balance: float = 0.0,
 ) -> torch.Tensor:
-    """L_MSE = L+ + valid_weight * L-, in one pass over the image.
+    """L_MSE = L+ + valid_weight * L-, in one pass over the image; with ``balance`` > 0 the
+    images are reweighted by :func:`image_weights` (see the module docstring).
 
     ``(d(1-M))^2 + w (dM)^2 = d^2 ((1-M)^2 + w M^2)``: the weight map has the mask's (small)
     shape. Shapes as :func:`mse_hole`.
     """
     _check(output, target, mask)
     weight = (1 - mask).square() + valid_weight * mask.square()
-    return ((output - target).square() * weight).mean()
+    if balance == 0:
+        return ((output - target).square() * weight).mean()
+    per_image = ((output - target).square() * weight).mean((1, 2, 3))  # (N,)
+    return (image_weights(per_image, balance) * per_image).mean()
+
+
+def image_weights(per_image: torch.Tensor, balance: float, floor: float = ERROR_FLOOR) -> torch.Tensor:
+    """Weights (N,) of mean 1, proportional to ``(per_image + floor) ** -balance``, without
+    gradient. ``per_image``: (N,) each image's loss; ``balance`` in [0, 1]."""
+    if not 0.0 <= balance <= 1.0:
+        raise ValueError(f"balance must be in [0, 1], got {balance!r}")
+    with torch.no_grad():
+        w = (per_image.detach() + floor).pow(-balance)
+        return w / w.mean()
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -88,7 +119,9 @@ def generator_loss(
     fake_logits: torch.Tensor,
     adv_weight: float = 1 / 2000,
     valid_weight: float = 1 / 6,
+    balance: float = 0.0,
 ) -> torch.Tensor:
-    """L_G = L_MSE + adv_weight * mean[-log sigmoid(D logits of G(I))]."""
-    return mse_weighted(output, target, mask, valid_weight) + adv_weight * \
+    """L_G = L_MSE + adv_weight * mean[-log sigmoid(D logits of G(I))] (``balance``: see
+    :func:`mse_weighted`)."""
+    return mse_weighted(output, target, mask, valid_weight, balance) + adv_weight * \
         generator_adversarial_loss(fake_logits)

@@ -342,13 +342,15 @@ class _Trainer:
         with self._autocast():
             out = self.g_train(x, m, check_values=not self.static)
         out = out.float()
-        l_mse = losses.mse_weighted(out, x, m, self.cfg.valid_weight)
-        self._check("L_MSE", l_mse, 1, it, self.opt_g)
+        loss = losses.mse_weighted(out, x, m, self.cfg.valid_weight, self.cfg.balance)
+        self._check("L_MSE", loss, 1, it, self.opt_g)
         self.opt_g.zero_grad(set_to_none=True)
-        l_mse.backward()
+        loss.backward()
         self.opt_g.step()
         self._update_ema()
-        return {**self._mse_terms(out, x, m), "l_mse": l_mse}
+        poster = loss if self.cfg.balance == 0 else losses.mse_weighted(  # the log's L_MSE
+            out.detach(), x, m, self.cfg.valid_weight)
+        return {**self._mse_terms(out, x, m), "l_mse": poster}
 
     def phase2_step(self, it, x, m, boxes) -> dict:
         """Phase 2: a D step on L_D, real images against G(I) from the fixed G."""
@@ -387,7 +389,8 @@ class _Trainer:
             with self._autocast():
                 g_logits = self.d_frozen(fake.to(x.dtype), boxes,
                                          check_values=not self.static).float()
-            l_g = losses.generator_loss(fake, x, m, g_logits, cfg.adv_weight, cfg.valid_weight)
+            l_g = losses.generator_loss(fake, x, m, g_logits, cfg.adv_weight, cfg.valid_weight,
+                                        cfg.balance)
             self._check("L_G", l_g, 3, it, self.opt_g)
             self.opt_g.zero_grad(set_to_none=True)
             l_g.backward()

@@ -29,6 +29,10 @@ smooth_fields_half  the same with half of them (``smooth_fields=0.5``)
 standardise         uniform_leaves with the generator seeing its input standardised by the
                     known pixels' mean and contrast, and its correction scaled by that contrast
                     (``standardise=True``)
+balance_half        standardise with each image's loss weighted by (its L_MSE)^-1/2
+                    (``balance=0.5``, :func:`pconv_torch.losses.mse_weighted`)
+balance             standardise with each image weighted by 1 / its L_MSE, so that every
+                    image's PSNR counts the same (``balance=1``)
 =================== =========================================================================
 
 Usage (each run takes about five minutes on one core; ``--jobs 2`` runs two at a time, each
@@ -78,6 +82,8 @@ RUNS = {
     "standardise": dict(SHORT, procedural=0.5, jitter=0.1, lr_g=5e-4, betas=(0.9, 0.999),
                         ema=0.998, residual=True, uniform_leaves=0.5, standardise=True),
 }
+RUNS["balance_half"] = dict(RUNS["standardise"], balance=0.5)
+RUNS["balance"] = dict(RUNS["standardise"], balance=1.0)
 
 
 def train_one(name: str, out: Path) -> None:
@@ -89,12 +95,12 @@ def train_one(name: str, out: Path) -> None:
     train(load_config("cpu", **RUNS[name]), out_dir=out / name, progress=False)
 
 
-def report(out: Path) -> str:
+def report(out: Path, runs=tuple(RUNS)) -> str:
     from pconv_torch.monitor import REFERENCE_METHODS, read_eval_log
 
     lines = ["| run | step | center | rect |", "|---|---:|---:|---:|"]
     refs = {}
-    for name in RUNS:
+    for name in runs:
         rows = read_eval_log(out / name)
         steps = sorted({r["step"] for r in rows if r["method"] == "generator" and r["step"] > 0})
         for step in steps:
@@ -109,32 +115,49 @@ def report(out: Path) -> str:
     return "\n".join(lines)
 
 
-def sanity_report(out: Path) -> str:
+def sanity_report(out: Path, runs=tuple(RUNS)) -> str:
     """Each run's final generator on the synthetic scenes (:func:`pconv_torch.results.sanity_table`)."""
     from pconv_torch.checkpoint import load_generator
-    from pconv_torch.procedural import SANITY_CASES
-    from pconv_torch.results import sanity_table
+    from pconv_torch.results import ALL_SANITY_CASES as SANITY_CASES, sanity_table
 
     head = " | ".join(f"{case} | max" for case in SANITY_CASES)
     lines = [f"| run | {head} |", "|---|" + "---:|" * (2 * len(SANITY_CASES))]
-    for name in RUNS:
-        rows = {r["case"]: r for r in sanity_table({name: load_generator(out / name).eval()})}
+    for name in runs:
+        rows = {r["case"]: r for r in sanity_table({name: load_generator(out / name).eval()},
+                                                   cases=SANITY_CASES)}
         cells = " | ".join(f"{rows[c]['psnr_hole']:.1f} | {rows[c]['max_error']:.1f}"
                            for c in SANITY_CASES)
         lines.append(f"| {name} | {cells} |")
     return "\n".join(lines)
 
 
+def kinds_report(out: Path, runs) -> str:
+    """The runs' final generators per content kind, beside biharmonic and the harmonic fill
+    (:func:`pconv_torch.results.kind_table`), one Markdown table per mask family."""
+    from pconv_torch.checkpoint import load_generator
+    from pconv_torch.results import FAMILIES, format_kinds, kind_table, methods_for
+
+    methods = {n: f for n, f in methods_for({n: load_generator(out / n).eval() for n in runs}).items()
+               if n in runs or n in ("scikit-image biharmonic", "harmonic fill")}
+    rows = kind_table(methods)
+    return "\n".join(f"\nper content kind, masks '{family}':\n\n" + format_kinds(rows, family)
+                     for family in FAMILIES)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/recipe", type=Path)
     p.add_argument("--jobs", type=int, default=1, help="runs trained at the same time")
+    p.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS),
+                   help="the runs to train and report (default: all)")
+    p.add_argument("--kinds", action="store_true",
+                   help="also score the runs per content kind (pconv_torch.results.kind_table)")
     p.add_argument("--only", help=argparse.SUPPRESS)  # one run, in this process
     args = p.parse_args(argv)
     if args.only:
         train_one(args.only, args.out)
         return 0
-    pending = list(RUNS)
+    pending = list(args.runs)
     while pending:
         batch, pending = pending[:args.jobs], pending[args.jobs:]
         procs = [subprocess.Popen([sys.executable, __file__, "--out", str(args.out), "--only", n])
@@ -142,10 +165,12 @@ def main(argv=None) -> int:
         if any(proc.wait() for proc in procs):
             return 1
     print("held-out hole PSNR (dB), 48 crops of the 6 held-out photographs, 64x64:\n")
-    print(report(args.out))
+    print(report(args.out, args.runs))
     print("\nsynthetic scenes (16 each, 64x64, centred 32x32 hole): hole PSNR (dB) and the "
           "largest error (8-bit levels) of each run's final generator:\n")
-    print(sanity_report(args.out))
+    print(sanity_report(args.out, args.runs))
+    if args.kinds:
+        print(kinds_report(args.out, args.runs))
     return 0
 
 

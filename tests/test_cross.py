@@ -92,14 +92,18 @@ def test_all_hole_mask_gives_zero_everywhere_in_every_implementation():
     assert not out.any() and not new_mask.any() and not dx.any() and not dw.any() and not db.any()
 
 
-LOSS_CASES = ["mse_hole", "mse_valid", "mse_weighted", "generator_loss", "discriminator_loss"]
+LOSS_CASES = ["mse_hole", "mse_valid", "mse_weighted", "generator_loss", "discriminator_loss",
+              "mse_weighted_balanced", "generator_loss_balanced"]
 
 
 @pytest.mark.parametrize("device", TORCH_DEVICES)
-@pytest.mark.parametrize("name", LOSS_CASES)
-def test_losses_match_torch(name, device):
+@pytest.mark.parametrize("case", LOSS_CASES)
+def test_losses_match_torch(case, device):
+    name = case.removesuffix("_balanced")
+    balance = {"balance": 0.7} if case.endswith("_balanced") else {}
     rng = np.random.default_rng(7)
     output, target = rng.random((2, 3, 3, 6, 5))
+    output[1] = target[1] + 1e-3 * (output[1] - target[1])  # a nearly exact image: weights differ
     mask = (rng.random((3, 1, 6, 5)) < 0.6).astype(np.float64)
     real_logits, fake_logits = rng.standard_normal((2, 3, 1)) * 4
     if name == "discriminator_loss":
@@ -107,14 +111,15 @@ def test_losses_match_torch(name, device):
         t_loss, (t_real, t_fake) = torch_oracle.loss_and_grads(name, real_logits, fake_logits, device=device)
         pairs = [(d_real, t_real), (d_fake, t_fake)]
     elif name == "generator_loss":
-        loss, d_output, d_fake = pconv_ref.generator_loss(output, target, mask, fake_logits)
+        loss, d_output, d_fake = pconv_ref.generator_loss(output, target, mask, fake_logits, **balance)
         t_loss, (t_output, _, _, t_fake) = torch_oracle.loss_and_grads(
-            name, output, target, mask, fake_logits, device=device
+            name, output, target, mask, fake_logits, device=device, **balance
         )
         pairs = [(d_output, t_output), (d_fake, t_fake)]
     else:
-        loss, d_output = getattr(pconv_ref, name)(output, target, mask)
-        t_loss, (t_output, _, _) = torch_oracle.loss_and_grads(name, output, target, mask, device=device)
+        loss, d_output = getattr(pconv_ref, name)(output, target, mask, **balance)
+        t_loss, (t_output, _, _) = torch_oracle.loss_and_grads(name, output, target, mask,
+                                                               device=device, **balance)
         pairs = [(d_output, t_output)]
     np.testing.assert_allclose(float(loss), t_loss, rtol=1e-12)
     for mine, theirs in pairs:

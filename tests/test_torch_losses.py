@@ -9,9 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from pconv_torch.losses import (
+    ERROR_FLOOR,
     discriminator_loss,
     generator_adversarial_loss,
     generator_loss,
+    image_weights,
     mse_hole,
     mse_valid,
     mse_weighted,
@@ -131,3 +133,31 @@ def test_mask_shape_errors():
         mse_valid(o, o, torch.ones(2, 1, 4, 5))
     with pytest.raises(ValueError, match="output and target"):
         mse_weighted(o, torch.zeros(2, 3, 4, 5), torch.ones(2, 1, 4, 4))
+
+
+def test_balance_zero_is_the_posters_loss_and_one_follows_the_mean_log_error():
+    """balance=0 gives the poster's L_MSE bit for bit; balance=1 has the gradient of
+    mean_n log(L_MSE,n + floor), scaled by 1 / mean_n 1/(L_MSE,n + floor)."""
+    gen = torch.Generator().manual_seed(3)
+    t = torch.rand(4, 3, 6, 6, generator=gen)
+    o0 = t + torch.randn(4, 3, 6, 6, generator=gen) * torch.tensor([0.3, 0.1, 0.01, 0.001]).view(4, 1, 1, 1)
+    m = (torch.rand(4, 1, 6, 6, generator=gen) > 0.5).float()
+    assert torch.equal(mse_weighted(o0, t, m, balance=0.0), mse_weighted(o0, t, m))
+
+    o = o0.clone().requires_grad_(True)
+    mse_weighted(o, t, m, balance=1.0).backward()
+    o_log = o0.clone().requires_grad_(True)
+    per = ((o_log - t).square() * ((1 - m) + m / 6)).mean((1, 2, 3))
+    torch.log(per + ERROR_FLOOR).mean().backward()
+    scale = (1 / (per.detach() + ERROR_FLOOR)).mean()
+    torch.testing.assert_close(o.grad, o_log.grad / scale)
+
+
+def test_image_weights_favour_small_errors_and_have_mean_one():
+    errors = torch.tensor([1e-1, 1e-2, 1e-3, 1e-4])
+    for balance in (0.0, 0.5, 1.0):
+        w = image_weights(errors, balance)
+        torch.testing.assert_close(w.mean(), torch.tensor(1.0))
+        assert torch.all(w[1:] >= w[:-1]) and (balance == 0) == bool(torch.all(w == 1))
+    with pytest.raises(ValueError, match="balance must be in"):
+        image_weights(errors, 1.5)

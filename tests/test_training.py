@@ -63,7 +63,7 @@ def test_presets_and_config_errors():
     with pytest.raises(ValueError, match="did you mean lr_g"):
         load_config("ci", lr_gg=1e-3)
     for bad in (dict(image_size=48), dict(conv="fancy"), dict(lr_d=-1.0), dict(masks="blob"),
-                dict(batch_size="two"), dict(betas=(0.5, 1.5))):
+                dict(batch_size="two"), dict(betas=(0.5, 1.5)), dict(balance=1.5)):
         with pytest.raises(ValueError, match="TrainConfig"):
             load_config("ci", **bad)
     cfg = load_config("cpu")
