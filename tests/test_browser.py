@@ -484,21 +484,13 @@ def test_book_page(entry, book_context, book_url, built_book, artifacts_dir):
 MAX_PAGE_BYTES = 2_000_000
 
 
-#: Pages still over MAX_PAGE_BYTES, with why: the chapters load MathJax (about 0.9 MB with its
-#: fonts) and their figures next to the theme's 0.8 MB.
-OVER_WEIGHT = {
-    entry: "MathJax and the chapter's figures: still over 2 MB"
-    for entry in BOOK_PAGES if entry.startswith("notebooks/")
-}
-
-
-@pytest.mark.parametrize("entry", [
-    pytest.param(e, marks=pytest.mark.xfail(reason=OVER_WEIGHT[e], strict=False)) if e in OVER_WEIGHT else e
-    for e in BOOK_PAGES])
+@pytest.mark.parametrize("entry", BOOK_PAGES)
 def test_book_page_weight(entry, book_context, book_url):
     """No page needs more than 2 MB (MAX_PAGE_BYTES) in all, counted over every request it makes
     until its figures, maths and fonts are in (routing every request keeps the browser's cache
-    out, so each page counts the shared scripts too)."""
+    out, so each page counts the shared scripts too). book/_ext/pconv_weight.py keeps the
+    chapters under it: their figures as WebP, the theme's style sheets and icon font cut to
+    what the pages use."""
     context, guard = book_context
     guard.reset()
     page = context.new_page()

@@ -108,7 +108,9 @@ _FA_JS = """/* Font Awesome Free icons (https://fontawesome.com, CC BY 4.0), onl
   document.head.appendChild(css);
   const NS = "http://www.w3.org/2000/svg";
   const swap = (i) => {
-    const name = [...i.classList].filter(c => c.startsWith("fa-")).map(c => c.slice(3)).find(n => ICONS[n]);
+    // /^fa-/, not a "fa-" string: book/_ext/pconv_weight.py keeps every style of a class that a
+    // script could build from a string ending in "-".
+    const name = [...i.classList].filter(c => /^fa-/.test(c)).map(c => c.slice(3)).find(n => ICONS[n]);
     const icon = name && ICONS[name];
     if (!icon) return;
     const svg = document.createElementNS(NS, "svg");
