@@ -129,7 +129,7 @@ def draw_unet(generator, image_size: int = 128):
     import matplotlib.pyplot as plt
     import torch
 
-    from .mask_explorer import mask_trace
+    from .mask_trace import mask_trace
     from .summary import architecture_table
 
     rows = [r for r in architecture_table(generator, (1, 3, image_size, image_size))

@@ -11,7 +11,7 @@ photograph this script fills the hole with the shipped default model through
 * ``draw_hole/gallery.js``: each hole's mask (1 = valid, 0 = hole; bits packed row by row,
   base64) with the file names and the hole PSNR of both fills, as ``window.pconvDrawHoleGallery``.
 
-Masks come from ``pconv_torch.mask_explorer.make_hole``; the photograph from the embedded
+Masks come from ``pconv_torch.mask_trace.make_hole``; the photograph from the embedded
 held-out split (``pconv_torch.data.EmbeddedPhotos("test", 128)``), which no training crop
 comes from.
 """
@@ -28,7 +28,7 @@ from PIL import Image
 
 import pconv_torch
 from pconv_torch import evaluate as ev
-from pconv_torch import mask_explorer as mx
+from pconv_torch import mask_trace as mt
 from pconv_torch.data import EmbeddedPhotos
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,7 +60,7 @@ def main(argv=None):
 
     entries = []
     for key, (label, shape, size) in HOLES.items():
-        mask = mx.make_hole(shape, size, SIZE)                         # (1, 1, 128, 128), 1 = valid
+        mask = mt.make_hole(shape, size, SIZE)                         # (1, 1, 128, 128), 1 = valid
         hole = mask[0, 0].numpy() < 0.5
         entry = {"key": key, "label": label,
                  "mask": base64.b64encode(np.packbits(mask[0, 0].numpy().astype(np.uint8)).tobytes()).decode(),

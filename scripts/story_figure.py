@@ -2,7 +2,7 @@
 
 Top row: a held-out photograph with a hole, then the hole shrinking through the generator's
 encoder (the masks after its first three partial convolutions, from
-:func:`pconv_torch.mask_explorer.mask_trace`). Bottom row: the harmonic fill the shipped
+:func:`pconv_torch.mask_trace.mask_trace`). Bottom row: the harmonic fill the shipped
 generator starts from, the generator's fill, what the two discriminators look at (the whole
 image and the local patch around the hole, red), and the truth.
 
@@ -26,7 +26,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from pconv_torch import evaluate, masks, pretrained  # noqa: E402
 from pconv_torch.figures import show  # noqa: E402
 from pconv_torch.harmonic import harmonic_fill  # noqa: E402
-from pconv_torch.mask_explorer import mask_trace  # noqa: E402
+from pconv_torch.mask_trace import mask_trace  # noqa: E402
 from pconv_torch.shipped import default_model_name, model_scale  # noqa: E402
 
 CROP = 52  # a held-out crop with a clear structure through the centre (boats on a lake)

@@ -47,3 +47,13 @@ def tiny_generator():
 
     torch.manual_seed(0)
     return Generator(width=0.125, fill=(0.4, 0.4, 0.4), image_size=32).eval()
+
+
+@pytest.fixture(scope="module")
+def narrow_generator():
+    """An untrained poster generator at 1/16 width, seeded: the poster's layers and masks
+    (masks and window counts do not depend on the width) at a fraction of the cost."""
+    from pconv_torch.networks import Generator
+
+    torch.manual_seed(0)
+    return Generator(width=1 / 16)

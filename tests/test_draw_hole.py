@@ -3,7 +3,7 @@
 The page computes the mask update of the poster's generator in JavaScript, with no kernel. Here
 Debian's Chromium (driven by Playwright, as in tests/test_browser.py) runs that script on a blank
 page, and every block's new mask, window count sum(M) and sum(1) must equal what
-``pconv_torch.mask_explorer.mask_trace`` records from the real ``Generator`` for the same hole:
+``pconv_torch.mask_trace.mask_trace`` records from the real ``Generator`` for the same hole:
 fixed holes first, then a stroke painted with the mouse on the piece itself.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 
 from browser_support import drag_stroke, launch_chromium, playwright_session, require_chromium
 
-from pconv_torch import mask_explorer as mx
+from pconv_torch import mask_trace as mt
 from pconv_torch.networks import Generator
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -33,10 +33,10 @@ def _holes() -> dict[str, torch.Tensor]:
     two[..., 10:20, 10:70] = 0
     two[..., 90:125, 60:64] = 0
     return {
-        "square 64": mx.make_hole("square", 64, N),
-        "square 96 (never closes)": mx.make_hole("square", 96, N),
-        "rectangle 100": mx.make_hole("rectangle", 100, N),
-        "stroke": mx.make_hole("stroke", 110, N),
+        "square 64": mt.make_hole("square", 64, N),
+        "square 96 (never closes)": mt.make_hole("square", 96, N),
+        "rectangle 100": mt.make_hole("rectangle", 100, N),
+        "stroke": mt.make_hole("stroke", 110, N),
         "corner": corner,
         "two holes": two,
         "everything": torch.zeros((1, 1, N, N)),
@@ -84,13 +84,13 @@ def _compare(js_layers, trace, what):
 def test_compute_matches_pconv_torch(name, page, generator):
     mask = _holes()[name]
     js = page.evaluate(COMPUTE_JS, mask.flatten().int().tolist())
-    _compare(js, mx.mask_trace(generator, mask), name)
+    _compare(js, mt.mask_trace(generator, mask), name)
     assert not page.errors, page.errors
 
 
 def test_kernel_sizes_and_strides_are_the_posters(page, generator):
     blocks = page.evaluate("window.pconvDrawHole.BLOCKS.map(b => [b.k, b.s, b.pad])")
-    trace = mx.mask_trace(generator, torch.ones((1, 1, N, N)))
+    trace = mt.mask_trace(generator, torch.ones((1, 1, N, N)))
     assert blocks == [[t.kernel, t.stride, t.padding] for t in trace]
 
 
@@ -109,7 +109,7 @@ def test_painting_a_stroke_shrinks_the_masks(page, generator):
     assert (mask == 0).sum() > 100   # a stroke, not a dot
     js = page.evaluate("window.pconvDrawHole.instances[0].layers.map(L => ({size: L.size, sum1: L.sum1, "
                        "holes: L.holes, mask: Array.from(L.mask), sumM: Array.from(L.sumM)}))")
-    _compare(js, mx.mask_trace(generator, mask), "painted stroke")
+    _compare(js, mt.mask_trace(generator, mask), "painted stroke")
     assert not page.errors, page.errors
 
 
@@ -135,7 +135,7 @@ def test_gallery_matches_its_script():
     for hole in gallery["holes"]:
         _, shape, size = module.HOLES[hole["key"]]
         bits = np.unpackbits(np.frombuffer(base64.b64decode(hole["mask"]), np.uint8))[: N * N]
-        assert np.array_equal(bits, mx.make_hole(shape, size, N).flatten().numpy().astype(np.uint8)), hole["key"]
+        assert np.array_equal(bits, mt.make_hole(shape, size, N).flatten().numpy().astype(np.uint8)), hole["key"]
         for name in ("full", "harmonic"):
             assert (script.parent / hole["images"][name]).is_file(), hole["images"][name]
             assert np.isfinite(hole["psnr"][name])
