@@ -640,15 +640,28 @@ def _explorer_notebook(directory: Path) -> Path:
     return target
 
 
-@pytest.fixture
-def jupyter_lab(tmp_path):
-    """JupyterLab on 127.0.0.1 (a free port, a random token) over a folder holding a copy of the
-    explorer notebook, with its own config, data, settings and a 'python3' kernel that is this
-    environment's Python. Yields (base_url, token, notebook_name); stops the server, and the
-    kernels it started, at the end."""
+def _hole_canvas_notebook(directory: Path) -> Path:
+    """A one-cell notebook in ``directory`` that shows ``pconv_torch.hole_canvas.HoleCanvas``."""
+    nb = {"nbformat": 4, "nbformat_minor": 5,
+          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                      "language": "python"}},
+          "cells": [{"cell_type": "code", "id": "hole-canvas", "metadata": {}, "outputs": [],
+                     "execution_count": None,
+                     "source": "from pconv_torch.hole_canvas import HoleCanvas\n\n"
+                               "canvas = HoleCanvas()\ncanvas"}]}
+    target = directory / "hole_canvas.ipynb"
+    target.write_text(json.dumps(nb))
+    return target
+
+
+def _lab_server(tmp_path, write_notebook):
+    """JupyterLab on 127.0.0.1 (a free port, a random token) over a folder holding the notebook
+    that ``write_notebook(folder)`` writes, with its own config, data, settings and a 'python3'
+    kernel that is this environment's Python. Yields (base_url, token, notebook_name, server);
+    stops the server, and the kernels it started, at the end."""
     root = tmp_path / "root"
     root.mkdir()
-    notebook = _explorer_notebook(root)
+    notebook = write_notebook(root)
 
     share = tmp_path / "share"
     kernel_dir = share / "kernels" / "python3"
@@ -691,6 +704,18 @@ def jupyter_lab(tmp_path):
         yield base, token, notebook.name, server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def jupyter_lab(tmp_path):
+    """:func:`_lab_server` over a copy of the explorer notebook."""
+    yield from _lab_server(tmp_path, _explorer_notebook)
+
+
+@pytest.fixture
+def hole_canvas_lab(tmp_path):
+    """:func:`_lab_server` over a notebook that shows the draw-a-hole widget."""
+    yield from _lab_server(tmp_path, _hole_canvas_notebook)
 
 
 def _kernel_python(base: str, token: str) -> list[str]:
@@ -860,6 +885,79 @@ def test_mask_explorer_redraws_in_jupyterlab(jupyter_lab, browser, artifacts_dir
         with contextlib.suppress(Exception):
             page.screenshot(path=str(artifacts_dir / "jupyterlab-failure.png"))
             print(f"\nscreenshot of the failure: {artifacts_dir / 'jupyterlab-failure.png'}")
+        raise
+    finally:
+        context.close()
+
+    assert not guard.blocked, f"JupyterLab tried to leave the machine: {guard.blocked}"
+    errors = [e for e in watch.errors
+              if not ("ERR_BLOCKED_BY_CLIENT" in e and any(u in e for u in guard.blocked))]
+    assert not errors, "console errors in JupyterLab:\n  " + "\n  ".join(errors)
+
+
+# The draw-a-hole widget's state: updates shown, hole pixels, the block masks and the fill.
+HOLE_CANVAS_STATE_JS = """
+() => {
+  const root = document.querySelector('.pconv-hole-canvas');
+  if (!root || !root.querySelector('canvas.phc-canvas')) return null;
+  return {
+    updates: Number(root.dataset.updates || 0),
+    status: (root.querySelector('.phc-status') || {}).textContent || '',
+    blocks: [...root.querySelectorAll('.phc-block img')].map(i => i.src),
+    fill: (root.querySelector('img.phc-fill') || {}).src || '',
+  };
+}
+"""
+
+
+def test_hole_canvas_paints_a_hole_in_jupyterlab(hole_canvas_lab, browser, artifacts_dir):
+    """A stroke painted with the mouse on pconv_torch.hole_canvas.HoleCanvas makes the kernel
+    redraw every block's mask and the model's fill."""
+    base, token, name, server = hole_canvas_lab
+    port = urlsplit(base).port
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, service_workers="block")
+    guard = NetworkGuard(context, allowed_ports={port})
+    page = context.new_page()
+    watch = PageWatch(page)
+    try:
+        page.goto(f"{base}lab/tree/{name}?token={token}", wait_until="load", timeout=PAGE_TIMEOUT_MS)
+        page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+        _wait_for_idle_kernel(page)
+        _run_all_cells(page)
+        _wait_for_run_all(page, timeout_s=RUN_ALL_TIMEOUT_MS / 1000)
+        try:
+            page.wait_for_function(f"() => {{ const s = ({HOLE_CANVAS_STATE_JS})(); "
+                                   "return s && s.blocks.length > 0 && s.fill; }",
+                                   timeout=REDRAW_TIMEOUT_MS)
+        except sync_api.TimeoutError:
+            raise AssertionError("the cell ran, but no draw-a-hole widget with its masks is shown; "
+                                 f"server log:\n{server.log_tail(2000)}") from None
+        before = page.evaluate(HOLE_CANVAS_STATE_JS)
+        assert before["status"].startswith("0 hole pixels"), before["status"]
+
+        page.locator(".pconv-hole-canvas canvas.phc-canvas").scroll_into_view_if_needed()
+        drag_stroke(page, ".pconv-hole-canvas canvas.phc-canvas", start=(0.25, 0.4), step=(0.025, 0.01))
+        try:
+            page.wait_for_function(f"(old) => {{ const s = ({HOLE_CANVAS_STATE_JS})(); "
+                                   "return s && s.updates > old.updates; }",
+                                   arg=before, timeout=REDRAW_TIMEOUT_MS)
+        except sync_api.TimeoutError:
+            raise AssertionError(f"no redraw within {REDRAW_TIMEOUT_MS / 1000:.0f} s of the stroke; "
+                                 f"server log:\n{server.log_tail(2000)}") from None
+        after = page.evaluate(HOLE_CANVAS_STATE_JS)
+        holes = int(after["status"].split()[0])
+        assert holes > 0, after["status"]
+        assert len(after["blocks"]) == len(before["blocks"])
+        assert after["blocks"][0] != before["blocks"][0], "the first block's mask did not change"
+        assert after["fill"] != before["fill"], "the model's fill did not change"
+        print(f"\ndraw a hole in JupyterLab: {after['status']}; "
+              f"{sum(a != b for a, b in zip(after['blocks'], before['blocks']))} of "
+              f"{len(after['blocks'])} block masks changed")
+        page.screenshot(path=str(artifacts_dir / "jupyterlab-hole-canvas.png"))
+    except Exception:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(artifacts_dir / "jupyterlab-hole-canvas-failure.png"))
+            print(f"\nscreenshot of the failure: {artifacts_dir / 'jupyterlab-hole-canvas-failure.png'}")
         raise
     finally:
         context.close()
