@@ -817,19 +817,39 @@ def _wait_for_run_all(page, timeout_s: float) -> dict:
         page.wait_for_timeout(250)
 
 
+@contextlib.contextmanager
+def _lab_page(browser, base: str, artifacts_dir: Path, name: str):
+    """A page of a fresh 1400x1000 context whose requests may reach only the port of ``base``.
+    On an exception: a screenshot ``<name>-failure.png``. At the end: no request left the
+    machine and no console error was logged."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, service_workers="block")
+    guard = NetworkGuard(context, allowed_ports={urlsplit(base).port})
+    page = context.new_page()
+    watch = PageWatch(page)
+    try:
+        yield page
+    except Exception:
+        with contextlib.suppress(Exception):
+            shot = artifacts_dir / f"{name}-failure.png"
+            page.screenshot(path=str(shot))
+            print(f"\nscreenshot of the failure: {shot}")
+        raise
+    finally:
+        context.close()
+    assert not guard.blocked, f"JupyterLab tried to leave the machine: {guard.blocked}"
+    errors = [e for e in watch.errors
+              if not ("ERR_BLOCKED_BY_CLIENT" in e and any(u in e for u in guard.blocked))]
+    assert not errors, "console errors in JupyterLab:\n  " + "\n  ".join(errors)
+
+
 def test_mask_explorer_redraws_in_jupyterlab(jupyter_lab, browser, artifacts_dir):
     base, token, name, server = jupyter_lab
     argv = _kernel_python(base, token)
     assert argv[0] == sys.executable, f"kernel 'python3' runs {argv[0]}, not {sys.executable}"
 
-    port = urlsplit(base).port
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, service_workers="block")
-    guard = NetworkGuard(context, allowed_ports={port})
-    page = context.new_page()
-    watch = PageWatch(page)
     started = time.monotonic()
     state_js = f"() => ({EXPLORER_STATE_JS})({json.dumps(SLIDER_DESCRIPTION)})"
-    try:
+    with _lab_page(browser, base, artifacts_dir, "jupyterlab") as page:
         page.goto(f"{base}lab/tree/{name}?token={token}", wait_until="load", timeout=PAGE_TIMEOUT_MS)
         page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for(timeout=PAGE_TIMEOUT_MS)
         _wait_for_idle_kernel(page)
@@ -881,18 +901,6 @@ def test_mask_explorer_redraws_in_jupyterlab(jupyter_lab, browser, artifacts_dir
               f"({time.monotonic() - started:.1f} s after opening the notebook)")
         handle.scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts_dir / "jupyterlab.png"))
-    except Exception:
-        with contextlib.suppress(Exception):
-            page.screenshot(path=str(artifacts_dir / "jupyterlab-failure.png"))
-            print(f"\nscreenshot of the failure: {artifacts_dir / 'jupyterlab-failure.png'}")
-        raise
-    finally:
-        context.close()
-
-    assert not guard.blocked, f"JupyterLab tried to leave the machine: {guard.blocked}"
-    errors = [e for e in watch.errors
-              if not ("ERR_BLOCKED_BY_CLIENT" in e and any(u in e for u in guard.blocked))]
-    assert not errors, "console errors in JupyterLab:\n  " + "\n  ".join(errors)
 
 
 # The draw-a-hole widget's state: updates shown, hole pixels, the block masks and the fill.
@@ -914,12 +922,7 @@ def test_hole_canvas_paints_a_hole_in_jupyterlab(hole_canvas_lab, browser, artif
     """A stroke painted with the mouse on pconv_torch.hole_canvas.HoleCanvas makes the kernel
     redraw every block's mask and the model's fill."""
     base, token, name, server = hole_canvas_lab
-    port = urlsplit(base).port
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, service_workers="block")
-    guard = NetworkGuard(context, allowed_ports={port})
-    page = context.new_page()
-    watch = PageWatch(page)
-    try:
+    with _lab_page(browser, base, artifacts_dir, "jupyterlab-hole-canvas") as page:
         page.goto(f"{base}lab/tree/{name}?token={token}", wait_until="load", timeout=PAGE_TIMEOUT_MS)
         page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for(timeout=PAGE_TIMEOUT_MS)
         _wait_for_idle_kernel(page)
@@ -954,15 +957,3 @@ def test_hole_canvas_paints_a_hole_in_jupyterlab(hole_canvas_lab, browser, artif
               f"{sum(a != b for a, b in zip(after['blocks'], before['blocks']))} of "
               f"{len(after['blocks'])} block masks changed")
         page.screenshot(path=str(artifacts_dir / "jupyterlab-hole-canvas.png"))
-    except Exception:
-        with contextlib.suppress(Exception):
-            page.screenshot(path=str(artifacts_dir / "jupyterlab-hole-canvas-failure.png"))
-            print(f"\nscreenshot of the failure: {artifacts_dir / 'jupyterlab-hole-canvas-failure.png'}")
-        raise
-    finally:
-        context.close()
-
-    assert not guard.blocked, f"JupyterLab tried to leave the machine: {guard.blocked}"
-    errors = [e for e in watch.errors
-              if not ("ERR_BLOCKED_BY_CLIENT" in e and any(u in e for u in guard.blocked))]
-    assert not errors, "console errors in JupyterLab:\n  " + "\n  ".join(errors)

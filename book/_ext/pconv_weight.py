@@ -118,9 +118,10 @@ def words_of(text: str) -> set[str]:
     return set(_WORD.findall(text))
 
 
-def _split_top(text: str, sep: str = ",") -> list[str]:
-    """``text`` split at each ``sep`` outside (), [] and strings."""
-    parts, depth, quote, start = [], 0, "", 0
+def _top_level(text: str):
+    """(index, character) of each character of ``text`` outside (), [] and strings (brackets
+    and quotes themselves left out)."""
+    depth, quote = 0, ""
     for i, ch in enumerate(text):
         if quote:
             if ch == quote and text[i - 1] != "\\":
@@ -131,30 +132,20 @@ def _split_top(text: str, sep: str = ",") -> list[str]:
             depth += 1
         elif ch in ")]":
             depth -= 1
-        elif ch == sep and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
+        elif depth == 0:
+            yield i, ch
+
+
+def _split_top(text: str, sep: str = ",") -> list[str]:
+    """``text`` split at each ``sep`` outside (), [] and strings."""
+    cuts = [i for i, ch in _top_level(text) if ch == sep]
+    return [text[start + 1:end] for start, end in zip([-1] + cuts, cuts + [len(text)])]
 
 
 def _outside_brackets(selector: str) -> str:
     """``selector`` with what is inside (), [] and strings removed (``:not(.x)`` matches more
     when ``.x`` is absent, and ``[href$=".pdf"]`` names no class)."""
-    out, depth, quote = [], 0, ""
-    for i, ch in enumerate(selector):
-        if quote:
-            if ch == quote and selector[i - 1] != "\\":
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif depth == 0:
-            out.append(ch)
-    return "".join(out)
+    return "".join(ch for _, ch in _top_level(selector))
 
 
 def prefixes_of(script: str) -> set[str]:
@@ -210,7 +201,7 @@ def css_codepoints(css: str) -> set[int]:
     """The characters of every string in ``css`` (``"\\f0c9"`` gives 0xf0c9), as code points."""
     points = set()
     for s in _STRING.findall(css):
-        body = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)) if int(m.group(1), 16) < 0x110000 else "", s[1:-1])
+        body = _ESCAPE.sub(lambda m: chr(min(int(m.group(1), 16), 0x10FFFF)), s[1:-1])
         points |= {ord(ch) for ch in body.replace("\\", "")}
     return points
 
