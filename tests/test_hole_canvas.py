@@ -9,12 +9,8 @@ import pytest
 import torch
 
 from pconv_torch import hole_canvas as hc
+from pconv_torch.mask_trace import mask_trace
 from pconv_torch.networks import Generator
-
-try:                                    # the package's mask trace
-    from pconv_torch.mask_trace import mask_trace
-except ImportError:                     # pragma: no cover - before the module was split
-    from pconv_torch.mask_explorer import mask_trace
 
 
 @pytest.fixture(scope="module")
