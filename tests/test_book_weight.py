@@ -102,3 +102,11 @@ def test_font_subset_keeps_the_glyphs_asked_for(tmp_path):
     font = TTFont(target)
     assert font.flavor == "woff" and set(font.getBestCmap()) == {ord("A"), ord("b")}
     assert target.stat().st_size < ttf.stat().st_size / 10
+
+
+def test_the_books_icon_script_builds_no_class_names():
+    """A quoted prefix in book/_ext/pconv_book.py's icon script would keep every Font Awesome
+    class of the theme's style sheet (0.1 MB) and every glyph of its font (0.15 MB)."""
+    import pconv_book
+
+    assert pw.prefixes_of(pconv_book._FA_JS) == set()

@@ -108,8 +108,8 @@ _FA_JS = """/* Font Awesome Free icons (https://fontawesome.com, CC BY 4.0), onl
   document.head.appendChild(css);
   const NS = "http://www.w3.org/2000/svg";
   const swap = (i) => {
-    // /^fa-/, not a "fa-" string: book/_ext/pconv_weight.py keeps every style of a class that a
-    // script could build from a string ending in "-".
+    // A regular expression, not a quoted prefix: book/_ext/pconv_weight.py keeps every style of a
+    // class that a script could build from a string literal ending in a hyphen.
     const name = [...i.classList].filter(c => /^fa-/.test(c)).map(c => c.slice(3)).find(n => ICONS[n]);
     const icon = name && ICONS[name];
     if (!icon) return;
