@@ -55,7 +55,7 @@ class BlockMask:
 
     @property
     def label(self) -> str:
-        """``"block 3 · 3×3/2 · 8×8"`` (``↑2, `` before the kernel for a decoder block)."""
+        """``"block 3 · 3×3/2 · 8×8"`` (with ``↑2,`` before the kernel for a decoder block)."""
         h, w = self.mask.shape
         return (f"block {self.index} · {'↑2, ' if self.up else ''}"
                 f"{self.kernel}×{self.kernel}/{self.stride} · {h}×{w}")
