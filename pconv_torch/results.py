@@ -265,14 +265,16 @@ def kind_table(methods: dict, size: int = 64, families=FAMILIES, soft: bool = Tr
     return rows
 
 
-def format_kinds(rows: list[dict], family: str) -> str:
-    """:func:`kind_table`'s rows of one mask family as a Markdown table."""
+def format_kinds(rows: list[dict], family: str, reference: str = REFERENCE) -> str:
+    """:func:`kind_table`'s rows of one mask family as a Markdown table (``reference``: the
+    method its "vs" column was paired with)."""
     def pm(m, e, sign=""):
         return "" if not np.isfinite(m) else f"{m:{sign}.2f} ± {e:.2f}"
     body = [[f"{r['subset']} ({r['n']})", r["method"], pm(r["psnr_hole"], r["psnr_2se"]),
              pm(r["vs_reference"], r["vs_reference_2se"], "+"), pm(r["vs_base"], r["vs_base_2se"], "+"),
              f"{r['blocks']:.2f}"] for r in rows if r["masks"] == family]
-    head = ["crops (n)", "method", "hole PSNR (dB) ± 2 SE", "vs biharmonic", "vs harmonic",
+    head = ["crops (n)", "method", "hole PSNR (dB) ± 2 SE",
+            "vs biharmonic" if reference == REFERENCE else f"vs {reference}", "vs harmonic",
             "blocks / truth"]
     return render_table(head, body, [2, 3, 4, 5])
 
@@ -288,13 +290,23 @@ def main(argv=None) -> int:
     p.add_argument("--models", nargs="*", help="shipped models (default: all)")
     p.add_argument("--kinds-only", action="store_true",
                    help="print only the tables per content kind and the curved sanity scene")
+    p.add_argument("--runs", nargs="+", default=[], metavar="DIR",
+                   help="training runs (their out_dir) scored beside the shipped models, named "
+                        "by their directory")
+    p.add_argument("--paired-with", default=REFERENCE, metavar="METHOD",
+                   help=f"the method the per-kind tables pair every other with (default "
+                        f"{REFERENCE!r}; a shipped model's name or a run's directory)")
     args = p.parse_args(argv)
     names = args.models if args.models is not None else pretrained()
+    runs = _load_runs(args.runs)
     by_scale: dict[int, list[str]] = {}
     for name in names:
         by_scale.setdefault(model_scale(name), []).append(name)
+    for g in runs.values():
+        by_scale.setdefault(g.image_size, [])
     for size in sorted(by_scale) or [64]:
         models = {name: pretrained(name) for name in by_scale.get(size, [])}
+        models.update({d: g for d, g in runs.items() if g.image_size == size})
         fill = next(iter(models.values())).fill.numpy() if models else None
         blended = tuple(n for n in models if n in ("mse_only", "full", "full_128"))
         methods = methods_for(models, fill, blended=blended)
@@ -307,7 +319,7 @@ def main(argv=None) -> int:
                 methods[f"{label} + blending"] = windowed_method(g, small, blend=True)
         if not args.kinds_only:
             _print_tables(methods, size)
-        _print_kinds(methods, size)
+        _print_kinds(methods, size, args.paired_with)
     if args.kinds_only:
         return 0
     native = [n for n in ("full", "full_128") if n in names]
@@ -319,16 +331,26 @@ def main(argv=None) -> int:
     return 0
 
 
-def _print_kinds(methods: dict, size: int) -> None:
-    """The tables per content kind (models, harmonic fill, biharmonic) and the curved scene
-    (every method)."""
+def _load_runs(dirs) -> dict:
+    """{directory: the run's generator (eval mode)} for the ``--runs`` of :func:`main`."""
+    from .checkpoint import load_generator
+
+    return {str(d): load_generator(d).eval() for d in dirs}
+
+
+def _print_kinds(methods: dict, size: int, reference: str = REFERENCE) -> None:
+    """The tables per content kind (models, harmonic fill, biharmonic), each method paired
+    with ``reference``, and the curved scene (every method)."""
     chosen = {n: f for n, f in methods.items()
               if n in (REFERENCE, BASE) or not (n in make_baselines() or n.endswith("+ blending"))}
-    rows = kind_table(chosen, size)
+    if reference not in chosen:
+        raise SystemExit(f"--paired-with {reference!r}: not among the methods scored at "
+                         f"{size}x{size} ({', '.join(chosen)})")
+    rows = kind_table(chosen, size, reference=reference)
     for family in FAMILIES:
         print(f"\nPer content kind, {size}x{size}, masks '{family}' (hole PSNR and paired "
               f"differences, mean ± 2 SE over the crops):\n")
-        print(format_kinds(rows, family))
+        print(format_kinds(rows, family, reference))
     srows = sanity_table(methods, size, cases=(CURVED_CASE,))
     print(f"\nSanity case '{CURVED_CASE}', {size}x{size}, centred {size // 2}x{size // 2} hole:\n")
     print(format_rows(srows, SANITY_COLUMNS))

@@ -80,3 +80,25 @@ def test_heldout_rows_carry_blockiness_against_the_truth():
     assert np.isnan(small[0]["blocks"])
     table = results.format_rows(rows, results.HELDOUT_BLOCK_COLUMNS)
     assert "blocks / truth" in table.splitlines()[0]
+
+
+@pytest.mark.slow
+def test_results_command_scores_a_training_run_paired_with_any_method(tmp_path, capsys):
+    from tiny_runs import smooth_images, tiny
+
+    from pconv_torch.training import train
+
+    run = tmp_path / "balanced"
+    train(tiny(image_size=64, phase1_iters=2, phase2_iters=0, phase3_iters=0, residual=True,
+               standardise=True, balance=0.5), data=smooth_images(4, 64), out_dir=run,
+          progress=False)
+    with pytest.raises(SystemExit, match="--paired-with 'nothing': not among the methods"):
+        results.main(["--kinds-only", "--models", "--runs", str(run), "--paired-with", "nothing"])
+    assert results.main(["--kinds-only", "--models", "--runs", str(run),
+                         "--paired-with", "harmonic fill"]) == 0
+    out = capsys.readouterr().out
+    table = out.split("masks 'center'")[1]
+    header = next(line for line in table.splitlines() if line.startswith("| crops"))
+    assert "vs harmonic fill" in header and "vs biharmonic" not in header
+    row = next(line for line in table.splitlines() if line.startswith("| all (138)") and str(run) in line)
+    assert row.count("±") == 3  # its PSNR and its two pairings, both with the harmonic fill
