@@ -1,4 +1,5 @@
-"""Figures for the notebooks: :func:`show` draws one image tensor on a matplotlib axes (every
+"""Figures for the notebooks: :func:`book_style` sets the text sizes and resolution every
+chapter's figures share, :func:`show` draws one image tensor on a matplotlib axes (every
 notebook's picture panels), :func:`example_grid` the data notebook's example crops of each data
 source and the generator input under each mask family, :func:`draw_unet` and
 :func:`draw_discriminator` the networks as block diagrams read from the live modules.
@@ -13,7 +14,30 @@ import numpy as np
 from . import masks as _masks
 from .data import EmbeddedPhotos, mean_fill
 
-__all__ = ["show", "example_grid", "draw_unet", "draw_discriminator"]
+__all__ = ["book_style", "show", "example_grid", "draw_unet", "draw_discriminator"]
+
+# The book's text column: 750 pixels in a 1280-pixel window, 7.5 inches at DPI. A figure at
+# most COLUMN_INCHES wide is shown at its own size; a wider one is scaled down, its labels too.
+DPI = 100
+COLUMN_INCHES = 7.5
+
+
+def book_style():
+    """Set matplotlib's defaults for the chapters' figures (each notebook's setup cell calls it).
+
+    Figures at :data:`DPI` (100) dots per inch, and text sizes (points) that stay at least
+    10 pixels tall on the page for a figure no wider than the text column
+    (:data:`COLUMN_INCHES`): 9 pt is 12.5 pixels there. ``scripts/figure_report.py`` measures
+    the stored figures against these targets.
+    """
+    import matplotlib as mpl
+
+    mpl.rcParams.update({
+        "figure.dpi": DPI,
+        "font.size": 10, "axes.titlesize": 10.5, "axes.labelsize": 10,
+        "xtick.labelsize": 9, "ytick.labelsize": 9, "legend.fontsize": 9,
+        "legend.title_fontsize": 9.5, "figure.titlesize": 11,
+    })
 
 
 def show(ax, image, title: str = "", zoom=None, fontsize: int = 9):
