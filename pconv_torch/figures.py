@@ -65,11 +65,14 @@ def show(ax, image, title: str = "", zoom=None, fontsize: int = 9):
     ax.set_yticks([])
 
 
-def example_grid(sources: dict | None = None, families=_masks.MASK_FAMILIES, n: int = 6,
+def example_grid(sources: dict | None = None, families=_masks.MASK_FAMILIES, n: int = 5,
                  seed: int = 0, size: int = 128, path=None):
     """A grid of examples: one row per data source (plain crops), then one row per mask
     family (the mean-filled generator input on held-out embedded crops, hole ratio in
     each title).
+
+    ``n`` crops a row, each 1.5 inches: at the default 5, the figure is the book's text column
+    wide and each 128-pixel crop about 140 pixels on the page, pixels as squares.
 
     Args:
         sources: ``{title: dataset}``; default: embedded train and test.
@@ -85,12 +88,12 @@ def example_grid(sources: dict | None = None, families=_masks.MASK_FAMILIES, n: 
     test = EmbeddedPhotos("test", size)
     mean = test.fill_mean()
     rows = len(sources) + len(families)
-    fig, axes = plt.subplots(rows, n, figsize=(1.6 * n, 1.75 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, n, figsize=(1.5 * n, 1.72 * rows), squeeze=False, dpi=DPI)
     rng = np.random.default_rng(seed)
 
     def show(ax, x, title):
-        ax.imshow(x.permute(1, 2, 0).clamp(0, 1).numpy())
-        ax.set_title(title, fontsize=7)
+        ax.imshow(x.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+        ax.set_title(title, fontsize=8.5)
         ax.axis("off")
 
     for r, (name, ds) in enumerate(sources.items()):
