@@ -30,7 +30,7 @@ def _show(ax, img, title, cmap="gray", vmin=None, vmax=None, bad="black"):
     img = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
     im = ax.imshow(np.ma.masked_invalid(img), cmap=cm, vmin=vmin, vmax=vmax,
                    interpolation="nearest")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
     return im
@@ -142,43 +142,47 @@ class MaskExplorer:
                 f"{r['layer_holes_in']} -> {r['layer_holes_out']} px; "
                 f"hole closes {closes}")
 
-    def draw(self, r: dict, dpi: int = 72):
-        """The figure: top row one partial conv, bottom row the chosen generator block."""
+    def draw(self, r: dict, dpi: int = 100):
+        """The figure: top row one partial conv, bottom row the chosen generator block.
+
+        10 x 5.4 inches: at the default ``dpi`` about 1000 pixels wide, shown at three
+        quarters of that in the book's text column, where its 10-point titles are 10 pixels
+        tall."""
         import matplotlib.pyplot as plt
 
         p, s, at, c = r["params"], r["single"], r["layer"], r["layer_counts"]
-        fig, axes = plt.subplots(2, 4, figsize=(11, 5.6), dpi=dpi)
+        fig, axes = plt.subplots(2, 4, figsize=(10, 5.4), dpi=dpi)
         nan_ratio = lambda wc: torch.where(wc.sum_m > 0, wc.ratio, torch.nan)[0, 0]  # noqa: E731
         k, st = p["kernel"], p["stride"]
         _show(axes[0, 0], r["mask"][0, 0], f"mask before\nhole {r['holes_before']} px",
               vmin=0, vmax=1)
         im = _show(axes[0, 1], s.sum_m[0, 0].float(), f"sum_M per window ({k}x{k}/{st})\n"
                    f"max {r['sum_m_max']} = sum_1", cmap="viridis", vmin=0, vmax=s.sum_1)
-        fig.colorbar(im, ax=axes[0, 1], fraction=0.046)
+        fig.colorbar(im, ax=axes[0, 1], fraction=0.046).ax.tick_params(labelsize=10)
         ratio_max = "-" if r["ratio_max"] is None else f"{r['ratio_max']:.3g}"
-        im = _show(axes[0, 2], nan_ratio(s), f"sum_1 / sum_M (black: sum_M = 0)\nmax {ratio_max}",
+        im = _show(axes[0, 2], nan_ratio(s), f"sum_1 / sum_M\n(black: sum_M = 0), max {ratio_max}",
                    cmap="YlOrRd", vmin=1, vmax=max(2.0, r["ratio_max"] or 2.0))
-        fig.colorbar(im, ax=axes[0, 2], fraction=0.046)
+        fig.colorbar(im, ax=axes[0, 2], fraction=0.046).ax.tick_params(labelsize=10)
         _show(axes[0, 3], s.new_mask[0, 0], f"mask after\nhole {r['holes_after']} px",
               vmin=0, vmax=1)
         frac = (sum(g * at.mask_in[:, i] for i, g in enumerate(at.groups))
                 / sum(at.groups) if at.mask_in.shape[1] > 1 else at.mask_in[:, 0])
         what = "valid fraction of channels" if at.mask_in.shape[1] > 1 else "mask in"
-        _show(axes[1, 0], frac[0], f"block {at.index} ({at.role}), {'+'.join(map(str, at.groups))}"
-              f" ch\n{what}, {frac.shape[-1]}x{frac.shape[-1]}", vmin=0, vmax=1)
+        _show(axes[1, 0], frac[0], f"block {at.index} ({at.role})\n{'+'.join(map(str, at.groups))}"
+              f" ch, {frac.shape[-1]}x{frac.shape[-1]}\n{what}", vmin=0, vmax=1)
         im = _show(axes[1, 1], c.sum_m[0, 0].float(), f"sum_M ({at.kernel}x{at.kernel}/"
                    f"{at.stride})\nsum_1 = {c.sum_1}", cmap="viridis", vmin=0, vmax=c.sum_1)
-        fig.colorbar(im, ax=axes[1, 1], fraction=0.046)
+        fig.colorbar(im, ax=axes[1, 1], fraction=0.046).ax.tick_params(labelsize=10)
         lmax = r["layer_ratio_max"]
         im = _show(axes[1, 2], nan_ratio(c), "sum_1 / sum_M\nmax "
                    + ("-" if lmax is None else f"{lmax:.3g}"), cmap="YlOrRd", vmin=1,
                    vmax=max(2.0, lmax or 2.0))
-        fig.colorbar(im, ax=axes[1, 2], fraction=0.046)
+        fig.colorbar(im, ax=axes[1, 2], fraction=0.046).ax.tick_params(labelsize=10)
         closes = "never" if r["closes_after"] is None else f"after block {r['closes_after']}"
         _show(axes[1, 3], at.mask[0, 0], f"block {at.index} out: hole {r['layer_holes_out']}"
               f" px\n(hole closes {closes})", vmin=0, vmax=1)
         fig.suptitle(f"{p['shape']} hole, size {p['size']}: top, one partial conv "
-                     f"{k}x{k} stride {st}; bottom, generator block {at.index}", fontsize=10)
+                     f"{k}x{k} stride {st}; bottom, generator block {at.index}", fontsize=11)
         fig.tight_layout()
         return fig
 
