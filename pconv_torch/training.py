@@ -389,8 +389,9 @@ class _Trainer:
             with self._autocast():
                 g_logits = self.d_frozen(fake.to(x.dtype), boxes,
                                          check_values=not self.static).float()
+            balance = cfg.balance if cfg.balance_in_phase3 else 0.0
             l_g = losses.generator_loss(fake, x, m, g_logits, cfg.adv_weight, cfg.valid_weight,
-                                        cfg.balance)
+                                        balance)
             self._check("L_G", l_g, 3, it, self.opt_g)
             self.opt_g.zero_grad(set_to_none=True)
             l_g.backward()
