@@ -138,8 +138,8 @@ REFERENCE_COLOURS = {"mean fill": "tab:red", "OpenCV Telea": "tab:blue",
 
 
 def plot_curves(rows: list[dict], phase_ends=None, title: str | None = None, metric="psnr_hole"):
-    """Held-out and training scores against the step, one panel per mask family, with the
-    classical methods' held-out scores as horizontal reference lines.
+    """Held-out and training scores against the step, one panel per mask family (stacked,
+    7.5 in wide), with the classical methods' held-out scores as horizontal reference lines.
 
     Args:
         rows: :func:`read_eval_log`'s rows.
@@ -150,8 +150,9 @@ def plot_curves(rows: list[dict], phase_ends=None, title: str | None = None, met
     import matplotlib.pyplot as plt
 
     families = sorted({r["masks"] for r in rows}, key=lambda f: (f != "center", f))
-    fig, axes = plt.subplots(1, len(families), figsize=(6 * len(families), 4.4), squeeze=False)
-    for ax, family in zip(axes[0], families):
+    # one panel per family, stacked, at the width of a book's text column (7.5 in)
+    fig, axes = plt.subplots(len(families), 1, figsize=(7.5, 4.2 * len(families)), squeeze=False)
+    for ax, family in zip(axes[:, 0], families):
         for split, style in (("heldout", "-o"), ("train", "--s")):
             pts = sorted((r["step"], r[metric]) for r in rows if r["method"] == "generator"
                          and r["split"] == split and r["masks"] == family)
