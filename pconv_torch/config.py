@@ -69,8 +69,9 @@ class TrainConfig:
     loss weights ``adv_weight`` (1/2000)
     and ``valid_weight`` (1/6); ``balance`` in [0, 1]: 0 = the poster's L_MSE, where every pixel
     counts the same; 1 = each image weighted so that every image's PSNR counts the same
-    (:func:`pconv_torch.losses.mse_weighted`), in phases 1 and 3, or in phase 1 only when
-    ``balance_in_phase3`` is False (phase 3 then trains on the poster's L_MSE); ``ema``: decay of an exponential moving average of G's
+    (:func:`pconv_torch.losses.mse_weighted`), applied in phase 1, and in phase 3 too when
+    ``balance_in_phase3`` (by default phase 3 trains on the poster's L_MSE: kept there, the
+    balance lets the adversarial term push structure into smooth holes); ``ema``: decay of an exponential moving average of G's
     weights, updated after every G step (0 = none, the poster's default); when set, the
     averaged generator is the one sampled, scored and loaded by
     :func:`~pconv_torch.checkpoint.load_generator`.
@@ -133,7 +134,7 @@ class TrainConfig:
     adv_weight: float = 1 / 2000
     valid_weight: float = 1 / 6
     balance: float = 0.0
-    balance_in_phase3: bool = True
+    balance_in_phase3: bool = False
     ema: float = 0.0
     data: str = "embedded"
     masks: MaskChoice = "rect"

@@ -143,9 +143,9 @@ def test_each_phase_lowers_its_loss(tmp_path, images):
 
 
 def test_balance_can_be_left_out_of_the_adversarial_phase(tmp_path, images):
-    """``balance_in_phase3=False``: phase 3 trains on the poster's L_MSE, so a run that
-    starts in phase 3 ends with the same generator as ``balance=0``; with the balance kept
-    in phase 3 it ends elsewhere."""
+    """By default (``balance_in_phase3=False``) phase 3 trains on the poster's L_MSE, so a
+    run that starts in phase 3 ends with the same generator as ``balance=0``; with the balance
+    kept in phase 3 it ends elsewhere."""
     x, m = images[:4], torch.ones(4, 1, 32, 32)
     m[:, :, 8:20, 6:22] = 0
 
@@ -155,8 +155,8 @@ def test_balance_can_be_left_out_of_the_adversarial_phase(tmp_path, images):
         return state_of(tmp_path / name)[0]
 
     poster = generator_after("poster")
-    left_out = generator_after("left_out", balance=0.5, balance_in_phase3=False)
-    kept = generator_after("kept", balance=0.5)
+    left_out = generator_after("left_out", balance=0.5)
+    kept = generator_after("kept", balance=0.5, balance_in_phase3=True)
     assert all(torch.equal(poster[k], left_out[k]) for k in poster)
     assert any(not torch.equal(poster[k], kept[k]) for k in poster)
 
