@@ -132,8 +132,10 @@ class RunLog:
             from tqdm.auto import tqdm
 
             names = {1: "phase 1 (G, L_MSE)", 2: "phase 2 (D, L_D)", 3: "phase 3 (G+D, L_G/L_D)"}
+            # at most one refresh a second: in a notebook each refresh is a message to the
+            # front end, and a long cell must not queue more than a client buffers
             self.bar = tqdm(total=self.cfg.iterations[phase - 1], initial=it, desc=names[phase],
-                            dynamic_ncols=True, leave=True)
+                            dynamic_ncols=True, leave=True, mininterval=1.0)
 
     def add(self, terms: dict) -> None:
         for k, v in terms.items():
