@@ -71,8 +71,9 @@ class TrainConfig:
     counts the same; 1 = each image weighted so that every image's PSNR counts the same
     (:func:`pconv_torch.losses.mse_weighted`), applied in phase 1, and in phase 3 too when
     ``balance_in_phase3`` (by default phase 3 trains on the poster's L_MSE: kept there, the
-    balance lets the adversarial term push structure into smooth holes); ``ema``: decay of an exponential moving average of G's
-    weights, updated after every G step (0 = none, the poster's default); when set, the
+    balance lets the adversarial term push structure into smooth holes); ``ema``: decay of an
+    exponential moving average of G's weights, updated after every G step (0 = none, the
+    poster's default); when set, the
     averaged generator is the one sampled, scored and loaded by
     :func:`~pconv_torch.checkpoint.load_generator`.
 
