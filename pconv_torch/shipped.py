@@ -20,7 +20,7 @@ all trained with the same data, seeds and schedule on the CPU (:data:`SHIPPED`):
 =============== =============================================================================
 
 A fifth, ``full_128``, is the full model at 128x128 (the ``gpu`` preset), trained on a CUDA
-GPU, without the standardised input of the other four; it is used when named
+GPU, without the standardised input and the balance of the other four; it is used when named
 (``pretrained("full_128")``, ``inpaint(..., model="full_128")``).
 
 Loading needs neither the trainer nor the exporter: those live in :mod:`pconv_torch.reproduce`,

@@ -165,10 +165,11 @@ def test_shipped_configs_keep_the_poster_and_match_training_lengths():
     assert mse.phase2_iters == mse.phase3_iters == 0
     assert shipped.shipped_config("plain_conv").conv == "plain"
     assert shipped.shipped_config("global_only").local is False
-    for name in shipped.SHIPPED:  # same data, seed and scale for all four
+    for name in shipped.SHIPPED:  # same data, seed, scale and loss weighting for all four
         cfg = shipped.shipped_config(name)
-        assert (cfg.seed, cfg.image_size, cfg.width, cfg.procedural, cfg.jitter) == (
-            full.seed, full.image_size, full.width, full.procedural, full.jitter)
+        assert (cfg.seed, cfg.image_size, cfg.width, cfg.procedural, cfg.jitter, cfg.balance,
+                cfg.balance_in_phase3) == (full.seed, full.image_size, full.width,
+                                           full.procedural, full.jitter, 0.5, False)
 
 
 def test_the_shipped_models_load_verified_and_inpaint_by_default():
@@ -195,10 +196,10 @@ def test_the_64_model_is_the_default_at_every_size_and_the_128_model_is_used_whe
     assert shipped.default_model_name() == "full"
     cfg, full = shipped.shipped_config("full_128"), shipped.shipped_config("full")
     # the full model's recipe and data at twice the side (the schedule differs, and it was
-    # trained before the standardised input was adopted)
+    # trained before the standardised input and the balance were adopted)
     assert (cfg.width, cfg.residual, cfg.procedural, cfg.uniform_leaves, cfg.lr_g, cfg.ema) == (
         full.width, full.residual, full.procedural, full.uniform_leaves, full.lr_g, full.ema)
-    assert full.standardise and not cfg.standardise
+    assert full.standardise and not cfg.standardise and cfg.balance == 0.0
     img = np.random.default_rng(1).integers(0, 256, (130, 150, 3), dtype=np.uint8)
     mask = np.zeros((130, 150), bool)
     mask[40:70, 50:90] = True
