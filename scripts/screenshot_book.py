@@ -37,8 +37,10 @@ def main(argv=None):
         guard = NetworkGuard(context)
         page = context.new_page()
         page.goto(base + args.page, wait_until="load")
-        page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise")
-        page.evaluate("MathJax.startup.promise")
+        # pages without maths load no MathJax; on the others, wait until it has typeset
+        page.wait_for_function("!document.querySelector('script[src*=\"mathjax\"]') || "
+                               "(window.MathJax && MathJax.startup && MathJax.startup.promise)")
+        page.evaluate("window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
         if args.near:
             found = page.evaluate("""(t) => {
                 const heads = [...document.querySelectorAll('article h1, article h2, article h3')];
