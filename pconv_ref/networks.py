@@ -47,7 +47,7 @@ from __future__ import annotations
 import numpy as np
 
 from .conv import conv2d_backward, conv2d_forward
-from .harmonic import harmonic_fill
+from .harmonic import base_fill
 from .layers import (
     concat_backward,
     concat_forward,
@@ -173,7 +173,7 @@ def generator_mask_pyramid(params, mask, depth=4):
 
 
 def generator_forward(params, image, mask, depth=4, conv="partial", residual=False,
-                      standardise=False):
+                      standardise=False, base="harmonic"):
     """The generator of poster Table 1 (U-Net of partial convolutions), forward.
 
     Args:
@@ -187,13 +187,15 @@ def generator_forward(params, image, mask, depth=4, conv="partial", residual=Fal
         conv: "partial" (poster) or "plain" (the ablation: plain convolutions, masks ignored
             by the convolutions; the input is still mean-filled).
         residual: False (poster): output ``sigmoid(z)``, z the last block's pre-activation.
-            True: ``sigmoid(z + logit(h))``, h the harmonic fill of the hole
-            (:func:`pconv_ref.harmonic.harmonic_fill`) clipped to [1/512, 511/512]; h is a
+            True: ``sigmoid(z + logit(h))``, h the ``base`` fill of the hole
+            (:func:`pconv_ref.harmonic.base_fill`) clipped to [1/512, 511/512]; h is a
             constant of the image, so the backward pass is the same.
         standardise: with ``residual`` only: the network sees ``(image - mean) *
             STANDARD_CONTRAST / (contrast + 1e-3) + 0.5`` (:func:`known_statistics`, held
             constant in the backward pass), and ``z`` is scaled by ``contrast /
             STANDARD_CONTRAST`` before ``logit(h)`` is added.
+        base: with ``residual``: the fill h, "harmonic", "biharmonic" or "mixed"
+            (:func:`pconv_ref.harmonic.base_fill`).
 
     Returns:
         output: (N, 3, H, W), the raw G(I) in (0, 1) (not composited with the image).
@@ -216,6 +218,8 @@ def generator_forward(params, image, mask, depth=4, conv="partial", residual=Fal
         raise ValueError(f"H, W = {H}, {W} must be divisible by 2**depth = {2**depth}")
     if standardise and not residual:
         raise ValueError("standardise=True needs residual=True")
+    if base != "harmonic" and not residual:
+        raise ValueError(f"base={base!r} needs residual=True")
     mask = mask.astype(image.dtype)
     fill = _param(params, "fill").astype(image.dtype)[None, :, None, None]
     inputs, in_scale, out_scale = image, 1.0, 1.0
@@ -258,9 +262,9 @@ def generator_forward(params, image, mask, depth=4, conv="partial", residual=Fal
     h, c_act = leaky_relu_forward(h, LEAKY_SLOPE)
     caches.append((c_conv, c_act))
     h, m, c_conv = block(2 * depth + 1, h, m, 1)  # conv 1/1, Sigmoid
-    if residual:  # a correction to the harmonic fill, in logit space
-        base = np.clip(harmonic_fill(image, mask), 1 / 512, 511 / 512).astype(h.dtype)
-        h = h * out_scale + np.log(base / (1 - base))
+    if residual:  # a correction to the base fill, in logit space
+        h_fill = np.clip(base_fill(base, image, mask), 1 / 512, 511 / 512).astype(h.dtype)
+        h = h * out_scale + np.log(h_fill / (1 - h_fill))
     out, c_act = sigmoid_forward(h)
     caches.append((c_conv, c_act))
     return out, (depth, caches, mask, in_scale, out_scale)

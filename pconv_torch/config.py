@@ -22,7 +22,7 @@ import numpy as np
 
 from .masks import MaskChoice
 from .networks import (GENERATOR_FIELDS, ConvKind, NormKind, build_models, generator_settings,
-                       standardise_error)
+                       standardise_error, base_error)
 
 # How a training step runs (pconv_torch.static_step): "eager" checks every loss on the host as
 # it goes; the others read nothing on the host inside a step.
@@ -57,9 +57,11 @@ class TrainConfig:
     Model: ``image_size`` (multiple of 32 and of ``2**depth``), generator ``width`` (scales
     its filter counts), ``depth`` (4 = poster, 5 = one more level), ``norm`` (None or
     ``"batch"``), ``conv`` (``"partial"`` or ``"plain"``, the ablation), ``residual`` (a
-    correction to the harmonic fill instead of the poster's sigmoid output) and
+    correction to the harmonic fill instead of the poster's sigmoid output),
     ``standardise`` (with ``residual``: standardised input, correction scaled by the known
-    pixels' contrast; see :class:`~pconv_torch.networks.Generator`); discriminator ``local``
+    pixels' contrast) and ``base`` (with ``residual``: the fill corrected, ``"harmonic"``,
+    ``"biharmonic"`` or ``"mixed"``; see :class:`~pconv_torch.networks.Generator`);
+    discriminator ``local``
     (global + local, or global only) and ``d_width``.
 
     Optimisation: ``batch_size`` per process; ``phase1_iters`` / ``phase2_iters`` /
@@ -122,6 +124,7 @@ class TrainConfig:
     conv: ConvKind = "partial"
     residual: bool = False
     standardise: bool = False
+    base: str = "harmonic"
     local: bool = True
     d_width: float = 1.0
     batch_size: int = 16
@@ -244,6 +247,9 @@ class TrainConfig:
         why = standardise_error(self.residual, self.standardise)
         if why:
             bad("standardise", f"{why}; with residual=False set standardise=False too")
+        why = base_error(self.residual, self.base)
+        if why:
+            bad("base", why)
         if not isinstance(self.data, str) or not self.data:
             bad("data", "must be 'embedded', 'places365:ROOT' or an image folder path")
         return self

@@ -42,13 +42,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .harmonic import harmonic_fill
+from .harmonic import BASES, base_fill
 from .masks import crop_boxes
 from .partial_conv import PartialConv2d, check_binary_mask, check_finite
 
 __all__ = ["Generator", "known_statistics", "STANDARD_CONTRAST", "Discriminator", "GeneratorBlock",
            "DiscriminatorBranch", "ConvKind", "NormKind", "GENERATOR_FIELDS", "generator_settings",
-           "build_models", "standardise_error"]
+           "build_models", "standardise_error", "base_error"]
 
 ConvKind = Literal["partial", "plain"]  # the poster's partial convolutions, or the ablation
 NormKind = Literal["batch"]  # or None: the poster has no normalisation
@@ -129,6 +129,16 @@ def standardise_error(residual: bool, standardise: bool) -> str | None:
     return None
 
 
+def base_error(residual: bool, base: str) -> str | None:
+    """Why ``base`` cannot be used (with ``residual``), or None: for :class:`Generator` and
+    :class:`~pconv_torch.config.TrainConfig`."""
+    if base not in BASES:
+        return f"must be one of {', '.join(map(repr, BASES))}"
+    if base != "harmonic" and not residual:
+        return "needs residual=True (it is the fill the network corrects)"
+    return None
+
+
 class Generator(nn.Module):
     """U-Net of partial convolutions (poster Table 1; see the module docstring for the layout).
 
@@ -159,6 +169,10 @@ class Generator(nn.Module):
             ``sigmoid(logit(h) + z * s / STANDARD_CONTRAST)``. The fill then barely depends on
             the image's brightness, colour and contrast, and a flat image (``s = 0``) gets the
             harmonic fill, exactly.
+        base: with ``residual`` only: the fill ``h`` the network corrects,
+            ``"harmonic"`` (default), ``"biharmonic"`` (the thin-plate fill, which continues
+            the border's slopes: exact on a quadratic shading) or ``"mixed"`` (their mean);
+            see :mod:`pconv_torch.harmonic`.
         image_size: the side of the images it is trained at, or None (unknown); kept as the
             attribute ``image_size``, the scale :func:`pconv_torch.inpaint` runs it at.
 
@@ -169,12 +183,15 @@ class Generator(nn.Module):
 
     def __init__(self, width: float = 1.0, depth: int = 4, norm: NormKind | None = None,
                  conv: ConvKind = "partial", fill: Sequence[float] = (0.5, 0.5, 0.5),
-                 residual: bool = False, standardise: bool = False,
+                 residual: bool = False, standardise: bool = False, base: str = "harmonic",
                  image_size: int | None = None):
         super().__init__()
         why = standardise_error(residual, standardise)
         if why:
             raise ValueError(f"standardise=True {why}")
+        why = base_error(residual, base)
+        if why:
+            raise ValueError(f"base={base!r} {why}")
         if image_size is not None and not (isinstance(image_size, int) and image_size > 0):
             raise ValueError(f"image_size must be None or a positive int, got {image_size!r}")
         if conv not in get_args(ConvKind):
@@ -189,11 +206,11 @@ class Generator(nn.Module):
         if fill.shape != (3,):
             raise ValueError(f"fill must hold 3 per-channel values, got shape {tuple(fill.shape)}")
         self.width, self.depth, self.norm, self.conv = float(width), depth, norm, conv
-        self.residual, self.standardise = bool(residual), bool(standardise)
+        self.residual, self.standardise, self.base = bool(residual), bool(standardise), base
         self.image_size = image_size  # the side it is trained at (pconv_torch.inference)
         self.register_buffer("fill", fill.clone())
-        # the base of a residual generator; a training step may put a compiled copy here
-        self.harmonic = harmonic_fill
+        # the fill a residual generator corrects; a training step may put a compiled copy here
+        self.base_fill = base_fill(base)
 
         n_extra = max(0, depth - 4)
         enc = [_scale(c, width) for c in (list(ENCODER_FILTERS) + [256] * n_extra)[:depth]]
@@ -216,7 +233,7 @@ class Generator(nn.Module):
         layers.append(block((c_prev,), 3, 3, 1, nn.LeakyReLU(0.2), with_norm=False))
         layers.append(block((3,), 3, 1, 1, nn.Sigmoid(), with_norm=False))
         self.layers = nn.ModuleList(layers)
-        if self.residual:  # start as the harmonic fill itself: z = 0 everywhere
+        if self.residual:  # start as the base fill itself: z = 0 everywhere
             nn.init.zeros_(self.layers[-1].conv.weight)
             nn.init.zeros_(self.layers[-1].conv.bias)
 
@@ -314,7 +331,7 @@ class Generator(nn.Module):
         if not self.residual:
             return run(2 * d + 1, x)
         z = run(2 * d + 1, x, activation=False)
-        base = self.harmonic(image, mask).clamp(1 / 512, 511 / 512)
+        base = self.base_fill(image, mask).clamp(1 / 512, 511 / 512)
         out_dtype, z = z.dtype, z.to(base.dtype)
         if self.standardise:
             z = z * (contrast.to(base.dtype) / STANDARD_CONTRAST)
@@ -426,7 +443,7 @@ class Discriminator(nn.Module):
 
 # The generator's own options, as TrainConfig fields (and the "generator" table of
 # pconv_torch/weights/manifest.json); image_size and fill are given to it separately.
-GENERATOR_FIELDS = ("width", "depth", "norm", "conv", "residual", "standardise")
+GENERATOR_FIELDS = ("width", "depth", "norm", "conv", "residual", "standardise", "base")
 
 
 def generator_settings(config) -> dict:

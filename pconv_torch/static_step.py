@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import torch
 
-from .harmonic import harmonic_fill
+from .harmonic import base_fill
 
 __all__ = ["STEP_MODES", "COMPILE_BACKEND", "check_step_mode", "make_adam", "optimiser_settings",
            "make_runner", "PhaseGraph"]
@@ -99,11 +99,11 @@ def make_runner(trainer, mode: str):
             opt.step = torch.compile(opt.step, backend=COMPILE_BACKEND, dynamic=False)
         return lambda phase, x, m, boxes: steps[phase](x, m, boxes)
     if mode == "cuda_graph":
-        # The harmonic fill's ~900 small kernels cost little once captured, but each still
-        # runs: compiled, its Jacobi sweeps are one fused kernel each.
+        # The base fill's hundreds of small kernels cost little once captured, but each still
+        # runs: compiled, its Jacobi sweeps (or conjugate-gradient steps) fuse into a few.
         if trainer.g.residual:
-            trainer.g.harmonic = torch.compile(harmonic_fill, backend=COMPILE_BACKEND,
-                                               dynamic=False)
+            trainer.g.base_fill = torch.compile(base_fill(trainer.g.base),
+                                                backend=COMPILE_BACKEND, dynamic=False)
         graphs = {}
 
         def run(phase, x, m, boxes):

@@ -84,21 +84,24 @@ def make(cls, seed=0, **kwargs):
 
 # ---------------------------------------------------------------------------- generator
 @pytest.mark.parametrize(
-    "conv, depth, width, size, residual, standardise",
+    "conv, depth, width, size, residual, standardise, base",
     [
-        ("partial", 4, 1.0, 32, False, False),  # the poster's network
-        ("plain", 4, 1.0, 32, False, False),  # the plain-convolution ablation
-        ("partial", 5, 0.25, 32, False, False),  # another depth and width: read from shapes
-        ("partial", 4, 0.25, 32, True, False),  # a correction to the harmonic fill
-        ("plain", 4, 0.25, 32, True, False),
-        ("partial", 4, 0.25, 32, True, True),  # ... on standardised input (the shipped models)
-        ("plain", 4, 0.25, 32, True, True),
+        ("partial", 4, 1.0, 32, False, False, "harmonic"),  # the poster's network
+        ("plain", 4, 1.0, 32, False, False, "harmonic"),  # the plain-convolution ablation
+        ("partial", 5, 0.25, 32, False, False, "harmonic"),  # another depth and width
+        ("partial", 4, 0.25, 32, True, False, "harmonic"),  # a correction to the harmonic fill
+        ("plain", 4, 0.25, 32, True, False, "harmonic"),
+        ("partial", 4, 0.25, 32, True, True, "harmonic"),  # ... on standardised input
+        ("plain", 4, 0.25, 32, True, True, "harmonic"),
+        ("partial", 4, 0.25, 32, True, True, "biharmonic"),  # ... of the biharmonic fill
+        ("partial", 4, 0.25, 32, True, True, "mixed"),
     ],
 )
-def test_generator_matches_torch(torch_device, conv, depth, width, size, residual, standardise):
+def test_generator_matches_torch(torch_device, conv, depth, width, size, residual, standardise,
+                                 base):
     rng = np.random.default_rng(1)
     g = make(Generator, width=width, depth=depth, conv=conv, fill=(0.4, 0.5, 0.6),
-             residual=residual, standardise=standardise)
+             residual=residual, standardise=standardise, base=base)
     if residual:  # its last layer starts at zero; give it weights so every gradient is exercised
         with torch.no_grad():
             g.layers[-1].conv.weight.normal_(0, 0.3)
@@ -110,7 +113,7 @@ def test_generator_matches_torch(torch_device, conv, depth, width, size, residua
 
     out_t, d_image_t, grads_t = torch_forward_backward(g, (image, mask), dout, torch_device)
     out, cache = generator_forward(params, image, mask, depth=depth, conv=conv, residual=residual,
-                                   standardise=standardise)
+                                   standardise=standardise, base=base)
     grads, d_image = generator_backward(dout, cache)
 
     assert_close("output", out, out_t)

@@ -1,13 +1,15 @@
-"""The harmonic fill (pconv_torch.harmonic, pconv_ref.harmonic) and the residual generator."""
+"""The harmonic and biharmonic fills (pconv_torch.harmonic, pconv_ref.harmonic) and the
+residual generator that corrects them."""
 
 import numpy as np
 import pytest
 import torch
 
-from pconv_ref.harmonic import harmonic_fill as harmonic_fill_ref
+from pconv_ref.harmonic import base_fill as base_fill_ref
 from pconv_torch import Generator
-from pconv_torch.harmonic import harmonic_fill
+from pconv_torch.harmonic import BASES, base_fill, biharmonic_fill, harmonic_fill
 from pconv_torch.masks import centered_square_mask
+from pconv_torch.procedural import curved_images
 
 
 def _scene(kind, size=64, seed=0):
@@ -22,12 +24,47 @@ def _scene(kind, size=64, seed=0):
     return torch.from_numpy(np.ascontiguousarray(img))[None]
 
 
+@pytest.mark.parametrize("base", BASES)
 @pytest.mark.parametrize("kind", ["flat", "gradient"])
-def test_flat_colours_and_linear_gradients_are_filled_exactly(kind):
+def test_flat_colours_and_linear_gradients_are_filled_exactly(kind, base):
     image = _scene(kind)
     mask = centered_square_mask(64)[None].double()
-    out = harmonic_fill(image * mask, mask)  # the hole's values are not given
+    out = base_fill(base)(image * mask, mask)  # the hole's values are not given
     assert (out - image).abs().max() < 0.5 / 255  # within half an 8-bit level
+
+
+def test_only_the_biharmonic_fill_follows_a_curved_shading():
+    """A quadratic shading solves the biharmonic equation, not the harmonic one: the
+    biharmonic fill reproduces it, the harmonic fill leaves a plateau, the mix is between."""
+    image = torch.from_numpy(curved_images(64, 4)).double()
+    mask = centered_square_mask(64)[None].double().expand(4, -1, -1, -1)
+    worst = {b: (base_fill(b)(image * mask, mask) - image).abs().max().item() * 255 for b in BASES}
+    assert worst["biharmonic"] < 0.5  # 8-bit levels
+    assert worst["harmonic"] > 10
+    assert worst["biharmonic"] < worst["mixed"] < worst["harmonic"]
+
+
+def test_biharmonic_fill_solves_scikit_images_equation_given_enough_steps():
+    """Converged (many conjugate-gradient steps at the finest level), the fill of a photograph
+    is ``skimage.restoration.inpaint_biharmonic``'s exact solve, once clipped as it clips (to
+    each channel's known range); the default 16 steps stop short of it on texture."""
+    from skimage.restoration import inpaint_biharmonic
+
+    from pconv_torch.evaluate import default_test_set
+
+    images, _ = default_test_set(None, "center", size=64)
+    mask = centered_square_mask(64)[None].double()
+    hole = mask[0, 0] == 0
+    for k in (5, 56, 98):
+        crop = torch.as_tensor(images[k]).double()
+        theirs = inpaint_biharmonic(crop.permute(1, 2, 0).numpy(), hole.numpy(), channel_axis=-1)
+        theirs = torch.from_numpy(theirs).permute(2, 0, 1)
+        known = crop[:, ~hole]
+        lo, hi = known.amin(1)[:, None, None], known.amax(1)[:, None, None]
+        ours = biharmonic_fill(crop[None] * mask, mask, fine_steps=2000)[0]
+        assert (torch.minimum(torch.maximum(ours, lo), hi) - theirs)[:, hole].abs().max() < 1e-6
+    short = biharmonic_fill(crop[None] * mask, mask)[0]
+    assert (torch.minimum(torch.maximum(short, lo), hi) - theirs)[:, hole].abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("shape", [(127, 128), (300, 451)])
@@ -43,45 +80,50 @@ def test_odd_sides_are_padded_so_that_the_pyramid_reaches_the_middle(shape):
     assert out.shape == image.shape
 
 
-def test_known_pixels_are_returned_unchanged():
+@pytest.mark.parametrize("base", BASES)
+def test_known_pixels_are_returned_unchanged(base):
     rng = np.random.default_rng(1)
     image = torch.from_numpy(rng.random((2, 3, 32, 48))).float()
     mask = torch.from_numpy((rng.random((2, 1, 32, 48)) > 0.3).astype(np.float32))
-    out = harmonic_fill(image, mask)
+    out = base_fill(base)(image, mask)
     assert out.dtype == torch.float32
     assert torch.equal(out[mask.expand_as(out) > 0], image[mask.expand_as(image) > 0])
 
 
+@pytest.mark.parametrize("base", BASES)
 @pytest.mark.parametrize("shape", [(2, 3, 64, 64), (1, 3, 48, 36), (1, 1, 1, 1), (1, 2, 5, 7),
                                    (1, 3, 27, 40)])
-def test_torch_matches_the_numpy_reference(shape):
+def test_torch_matches_the_numpy_reference(shape, base):
     rng = np.random.default_rng(2)
     image = rng.random(shape)
     mask = (rng.random((shape[0], 1, *shape[2:])) > 0.5).astype(np.float64)
     mask.reshape(-1)[0] = 1  # at least one known pixel
-    want = harmonic_fill_ref(image, mask)
-    got = harmonic_fill(torch.from_numpy(image), torch.from_numpy(mask))
+    want = base_fill_ref(base, image, mask)
+    got = base_fill(base)(torch.from_numpy(image), torch.from_numpy(mask))
     assert got.dtype == torch.float64
     np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-12)
 
 
-def test_bf16_autocast_still_fills_in_float32():
+@pytest.mark.parametrize("base", BASES)
+def test_bf16_autocast_still_fills_in_float32(base):
     image, mask = _scene("gradient").float(), centered_square_mask(64)[None]
-    plain = harmonic_fill(image, mask)
+    plain = base_fill(base)(image, mask)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        cast = harmonic_fill(image, mask)
+        cast = base_fill(base)(image, mask)
     assert cast.dtype == torch.float32 and torch.equal(cast, plain)
 
 
-def test_residual_generator_starts_as_the_harmonic_fill():
-    """A new residual generator's last layer outputs 0, so it returns the harmonic fill."""
+@pytest.mark.parametrize("base", BASES)
+def test_residual_generator_starts_as_its_base_fill(base):
+    """A new residual generator's last layer outputs 0, so it returns its base fill."""
     torch.manual_seed(0)
-    g = Generator(width=0.125, residual=True).eval()
+    g = Generator(width=0.125, residual=True, base=base).eval()
     assert not g.layers[-1].conv.weight.any() and not g.layers[-1].conv.bias.any()
-    image, mask = _scene("gradient", size=32).float(), centered_square_mask(32)[None]
+    image = torch.from_numpy(curved_images(32, 1)).float()
+    mask = centered_square_mask(32)[None]
     with torch.no_grad():
         out = g(image, mask)
-    want = harmonic_fill(image, mask).clamp(1 / 512, 511 / 512)
+    want = base_fill(base)(image, mask).clamp(1 / 512, 511 / 512)
     assert torch.allclose(out, want, atol=1e-6)
     assert not Generator(width=0.125).residual  # the poster's output stays the default
 
@@ -130,3 +172,14 @@ def test_standardise_needs_the_residual_output():
     with pytest.raises(ValueError, match="standardise"):
         load_config("ci", standardise=True)
     assert load_config("ci", residual=True, standardise="true").standardise is True
+
+
+def test_a_base_other_than_the_harmonic_fill_needs_the_residual_output():
+    with pytest.raises(ValueError, match="base='biharmonic' needs residual=True"):
+        Generator(width=0.125, base="biharmonic")
+    with pytest.raises(ValueError, match="base='cubic'.*'harmonic', 'biharmonic', 'mixed'"):
+        Generator(width=0.125, residual=True, base="cubic")
+    from pconv_torch.config import load_config
+    with pytest.raises(ValueError, match="TrainConfig.base='mixed': needs residual=True"):
+        load_config("ci", base="mixed")
+    assert load_config("ci", residual=True, base="mixed").base == "mixed"

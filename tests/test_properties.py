@@ -125,7 +125,7 @@ def test_the_standardised_generator_scales_its_correction_with_the_contrast(seed
 
     def correction(image):
         with torch.no_grad():
-            base = g.harmonic(image, m).clamp(1 / 512, 511 / 512)
+            base = g.base_fill(image, m).clamp(1 / 512, 511 / 512)
             return (torch.logit(g(image, m)) - torch.logit(base))[hole]
 
     shifted = 0.5 + torch.tensor(offsets, dtype=torch.float64).view(1, 3, 1, 1) + a * (x - 0.5)
