@@ -12,7 +12,13 @@ regions closer than a few pixels merged) it:
    across a panorama or a frame, gets a row or grid of overlapping windows);
 2. resizes the window to the model's scale (area averaging for the image; a pixel of the small
    mask is a hole if any pixel it covers is one), fills it with the generator;
-3. resizes the fill back to the window (bicubic) and pastes it into the hole's pixels only;
+3. brings the fill back to the window's size and pastes it into the hole's pixels only. A
+   residual generator (the shipped ones: a correction ``z`` to a smooth base fill, see
+   :class:`~pconv_torch.networks.Generator`) has its base computed again at the window's own
+   resolution and only its correction enlarged (bilinear, zero outside the small hole):
+   ``sigmoid(logit(base_window) + enlarged z)``. The smooth part then meets the hole's border
+   at full resolution (enlarging the whole small fill left a faint box at the outline and the
+   small fill's blocks doubled in size). Other generators' fills are enlarged bicubic;
 4. with ``blend="poisson"`` (the default of :func:`inpaint`), blends the fill into the hole's
    surroundings (:func:`~pconv_torch.blend.poisson_blend`): the post-processing Iizuka et al. apply to their
    completion network's output. Its memory is bounded: holes of more than
@@ -370,13 +376,35 @@ def _fill_windows(generator, out, hole, scale, device, blend) -> np.ndarray:
         if not bool(torch.isfinite(g).all()):
             raise ValueError("the generator produced NaN or infinite values: its weights are "
                              "corrupt or diverged; nothing was written")
-        g = g.clamp(0, 1)
-        fill = _resize(g, side, "bicubic").clamp(0, 1)[0].numpy().transpose(1, 2, 0)
+        if side > scale and getattr(generator, "residual", False):
+            fill = _enlarged_correction(generator, g, small, small_valid, win, win_hole, device)
+        else:
+            fill = _resize(g.clamp(0, 1), side, "bicubic")
+        fill = fill.clamp(0, 1)[0].numpy().transpose(1, 2, 0)
         region = hole[top:top + side, left:left + side]
         if blend == "poisson":
             fill = poisson_blend(fill, out[top:top + side, left:left + side], region)
         out[top:top + side, left:left + side][region] = fill[region]
     return out
+
+
+def _enlarged_correction(generator, g, small, small_valid, win, win_hole, device):
+    """A residual generator's fill of a window larger than its scale: its base fill at the
+    window's resolution plus its correction in logit space, enlarged (bilinear) from the small
+    window, where it is zero outside the small hole.
+
+    Args: g (1, 3, S, S) the generator's output on ``small`` (1, 3, S, S) with mask
+        ``small_valid`` (1, 1, S, S); win (1, 3, L, L) the window, win_hole (1, 1, L, L) its
+        hole (1 = hole). Returns (1, 3, L, L) float32 on the CPU.
+    """
+    def logit_of(x):
+        return torch.logit(x.float().clamp(1 / 512, 511 / 512))
+
+    base_small = generator.base_fill(small.to(device), small_valid.to(device)).cpu()
+    z = (logit_of(g) - logit_of(base_small)) * (1 - small_valid)
+    z = F.interpolate(z, size=win.shape[-2:], mode="bilinear", align_corners=False)
+    base = generator.base_fill(win.to(device), (1 - win_hole).to(device)).cpu()
+    return torch.sigmoid(logit_of(base) + z)
 
 
 def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson",

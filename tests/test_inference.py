@@ -435,3 +435,34 @@ def test_fill_checked_is_inpaint_without_the_checks(tiny_generator):
         expect = inference.inpaint(img, hole, **kw)
         got = inference.fill_checked(img, hole, kw.get("model"), method=kw.get("method"))
         assert np.array_equal(got, expect)
+
+
+@pytest.mark.parametrize("base", ["harmonic", "biharmonic"])
+def test_a_residual_model_fills_a_large_window_with_its_base_at_full_resolution(base):
+    """A residual generator's window larger than its scale gets the base fill computed at the
+    window's own size and only the correction enlarged: an untrained one (correction 0) returns
+    that full-resolution base exactly, not an enlarged small base (which misses a curved
+    shading's border by levels)."""
+    from pconv_torch.harmonic import base_fill
+    from pconv_torch.inference import fill_holes
+    from pconv_torch.networks import Generator
+    from pconv_torch.procedural import curved_images
+
+    torch.manual_seed(0)
+    g = Generator(width=0.125, residual=True, base=base, image_size=32).eval()
+    image = curved_images(128, 1)[0].transpose(1, 2, 0).copy()  # (128, 128, 3)
+    hole = np.zeros((128, 128), bool)
+    hole[40:88, 40:88] = True  # a 48 px hole: a 96 px window, three times the model's 32
+    out = fill_holes(g, image, hole, scale=32)
+    (top, left, side), = inference.context_windows(hole, 32)
+    assert side > 32
+    win = np.s_[top:top + side, left:left + side]
+    x = torch.from_numpy(image[win].transpose(2, 0, 1).copy())[None]
+    valid = torch.from_numpy(~hole[win]).float()[None, None]
+    want = base_fill(base)(x, valid).clamp(1 / 512, 511 / 512)[0].numpy().transpose(1, 2, 0)
+    np.testing.assert_allclose(out[win][hole[win]], want[hole[win]], atol=1e-5)
+    # next to the hole's outline the enlarged small base is off by far more: the faint box
+    enlarged_small = fill_holes(lambda x, m: base_fill(base)(x, m), image, hole, scale=32)
+    ring = hole.copy()
+    ring[42:86, 42:86] = False  # the hole's outer 2 pixels
+    assert np.abs(enlarged_small - image)[ring].mean() > 1.5 * np.abs(out - image)[ring].mean()
