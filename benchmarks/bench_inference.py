@@ -1,5 +1,5 @@
 """Single-image inference latency on the CPU: the generator beside OpenCV Telea, and the share of
-the harmonic fill in the residual generator's time.
+the base fill (harmonic or biharmonic) in the residual generator's time.
 
 Usage::
 
@@ -18,6 +18,8 @@ What is timed, for every method alike, is the call a user makes through
   output, a correction to the harmonic fill of :mod:`pconv_torch.harmonic`): the same layers,
   plus the harmonic fill of the hole in every forward; the ratio ``+ harmonic / generator``
   is the cost of that fill;
+* ``generator + biharmonic``: the same with ``base="biharmonic"`` (the thin-plate fill, solved
+  by conjugate gradients on the same pyramid); ratio ``+ biharmonic / generator``;
 * ``OpenCV Telea``: ``cv2.inpaint(..., INPAINT_TELEA)``, radius 3, including the conversion
   to and from uint8 (other baselines with ``--baselines``).
 
@@ -112,14 +114,17 @@ def main(argv=None) -> int:
 
     gen = Generator()
     n_params = sum(q.numel() for q in gen.parameters())
-    methods = {"generator": ev.model_method(gen, "cpu", multiple=16),
-               "generator + harmonic": ev.model_method(Generator(residual=True), "cpu", multiple=16)}
+    bases = ("harmonic", "biharmonic")
+    methods = {"generator": ev.model_method(gen, "cpu", multiple=16)}
+    for base in bases:
+        methods[f"generator + {base}"] = ev.model_method(Generator(residual=True, base=base),
+                                                         "cpu", multiple=16)
     print(f"generator: pconv_torch.Generator(), {n_params:,} parameters, untrained weights; "
-          "generator + harmonic: Generator(residual=True)")
+          "generator + harmonic / biharmonic: Generator(residual=True, base=...)")
     methods.update({b: ev.BASELINES[b] for b in args.baselines})
 
     header = f"{'size':>9} | " + " | ".join(f"{m:>22}" for m in methods)
-    header += " | + harmonic / generator | " + " | ".join(f"{'generator / ' + b:>28}"
+    header += "".join(f" | + {b} / generator" for b in bases) + " | " + " | ".join(f"{'generator / ' + b:>28}"
                                                            for b in args.baselines)
     print(header)
     print("-" * len(header))
@@ -130,7 +135,8 @@ def main(argv=None) -> int:
         res = time_methods(methods, image, mask, args.repeats, args.max_seconds)
         cells = [f"{ms:>10.2f} ms (n={n:>3})" for ms, n in res.values()]
         line = f"{size:>4}x{size:<4} | " + " | ".join(f"{c:>22}" for c in cells)
-        line += f" | {res['generator + harmonic'][0] / res['generator'][0]:>21.2f}x"
+        for b in bases:
+            line += f" | {res['generator + ' + b][0] / res['generator'][0]:>{len(b) + 13}.2f}x"
         line += " | " + " | ".join(f"{res['generator'][0] / res[b][0]:>27.1f}x"
                                    for b in args.baselines)
         print(line, flush=True)
