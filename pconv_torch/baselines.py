@@ -19,8 +19,12 @@ them imports neither OpenCV nor scikit-image: each imports its library on its fi
     clipped to [0, 1].
 ``"harmonic fill"``
     :func:`pconv_torch.harmonic.harmonic_fill`: every hole pixel the mean of its four
-    neighbours (Laplace's equation), solved coarse to fine; the fill that the shipped
-    generators correct (``Generator(residual=True)``).
+    neighbours (Laplace's equation), solved coarse to fine; the fill that ``full_128``
+    corrects (``Generator(residual=True)``).
+``"mixed fill"``
+    :func:`pconv_torch.harmonic.mixed_fill`: the mean of the harmonic fill and the project's
+    own biharmonic fill (:func:`pconv_torch.harmonic.biharmonic_fill`); the fill that the
+    shipped 64x64 generators correct (``Generator(residual=True, base="mixed")``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import numpy as np
 import torch
 
 __all__ = ["OPENCV_RADIUS", "Method", "mean_fill_method", "opencv_method", "telea",
-           "navier_stokes", "biharmonic", "harmonic", "make_baselines", "BASELINES"]
+           "navier_stokes", "biharmonic", "harmonic", "mixed", "make_baselines", "BASELINES"]
 
 OPENCV_RADIUS = 3
 
@@ -150,20 +154,32 @@ def biharmonic(image, mask) -> torch.Tensor:
 
 def harmonic(image, mask) -> torch.Tensor:
     """Baseline: the harmonic fill (:func:`pconv_torch.harmonic.harmonic_fill`), the smooth
-    fill that ``Generator(residual=True)`` corrects (composited).
+    fill that ``Generator(residual=True)`` corrects by default (composited).
 
     Args: image (3, H, W) in [0, 1]; mask (1, H, W), 1 = valid, 0 = hole.
     Returns: (3, H, W) float32 tensor.
     """
-    from .harmonic import harmonic_fill
+    return _smooth_fill("harmonic", image, mask)
+
+
+def mixed(image, mask) -> torch.Tensor:
+    """Baseline: the mean of the harmonic and biharmonic fills
+    (:func:`pconv_torch.harmonic.mixed_fill`), the fill the shipped 64x64 generators correct
+    (composited). Shapes as :func:`harmonic`."""
+    return _smooth_fill("mixed", image, mask)
+
+
+def _smooth_fill(base, image, mask) -> torch.Tensor:
+    """The fill :func:`pconv_torch.harmonic.base_fill` names ``base``, composited: (3, H, W)."""
+    from .harmonic import base_fill
 
     image, mask = _check_one(image, mask)
     x, m = torch.from_numpy(image)[None], torch.from_numpy(mask.astype(np.float32))[None]
-    return (m * x + (1 - m) * harmonic_fill(x, m).clamp(0, 1))[0].float()
+    return (m * x + (1 - m) * base_fill(base)(x, m).clamp(0, 1))[0].float()
 
 
 def make_baselines(mean=None, radius: float = OPENCV_RADIUS) -> dict[str, Method]:
-    """The five classical baselines, by display name. ``mean``: (3,) training-set mean for
+    """The six classical baselines, by display name. ``mean``: (3,) training-set mean for
     mean fill (None: the embedded training photographs' mean); ``radius``: OpenCV's
     ``inpaintRadius`` in pixels."""
     return {
@@ -172,6 +188,7 @@ def make_baselines(mean=None, radius: float = OPENCV_RADIUS) -> dict[str, Method
         "OpenCV Navier-Stokes": navier_stokes(radius),
         "scikit-image biharmonic": biharmonic,
         "harmonic fill": harmonic,
+        "mixed fill": mixed,
     }
 
 

@@ -19,7 +19,7 @@ turn a mean into ``inf`` (8-bit quantisation alone already limits a real method 
 Baselines and methods
 ---------------------
 The classical baselines (``BASELINES``, :func:`make_baselines`: mean fill, OpenCV Telea and
-Navier-Stokes, scikit-image biharmonic, the harmonic fill) are defined in
+Navier-Stokes, scikit-image biharmonic, the harmonic and mixed fills) are defined in
 :mod:`pconv_torch.baselines`, a generator as a method (:func:`model_method`,
 :func:`pad_to_multiple`) in :mod:`pconv_torch.methods`; both are re-exported here.
 
@@ -251,7 +251,7 @@ def evaluate_default(generator=None, n: int | None = None, mask_family: str = "r
 
     Mean fill uses ``generator.fill`` (the training mean the model itself fills with) when the
     generator has that buffer, else the embedded training photographs' mean.
-    ``baselines``: True for all four, False for none, or a list of ``BASELINES`` names.
+    ``baselines``: True for all of them, False for none, or a list of ``BASELINES`` names.
 
     Returns: ``(rows, table)``: :func:`evaluate`'s rows and :func:`format_results`' table.
     """
