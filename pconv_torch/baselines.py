@@ -19,12 +19,13 @@ them imports neither OpenCV nor scikit-image: each imports its library on its fi
     clipped to [0, 1].
 ``"harmonic fill"``
     :func:`pconv_torch.harmonic.harmonic_fill`: every hole pixel the mean of its four
-    neighbours (Laplace's equation), solved coarse to fine; the fill that ``full_128``
-    corrects (``Generator(residual=True)``).
-``"mixed fill"``
-    :func:`pconv_torch.harmonic.mixed_fill`: the mean of the harmonic fill and the project's
-    own biharmonic fill (:func:`pconv_torch.harmonic.biharmonic_fill`); the fill that the
-    shipped 64x64 generators correct (``Generator(residual=True, base="mixed")``).
+    neighbours (Laplace's equation), solved coarse to fine; the fill that the shipped
+    generators correct (``Generator(residual=True)``).
+
+:func:`mixed` (not among them: ``python -m pconv_torch.results`` scores it beside them) is the
+mean of the harmonic fill and the project's own biharmonic fill
+(:func:`pconv_torch.harmonic.mixed_fill`), the fill ``Generator(residual=True, base="mixed")``
+corrects.
 """
 
 from __future__ import annotations
@@ -163,9 +164,9 @@ def harmonic(image, mask) -> torch.Tensor:
 
 
 def mixed(image, mask) -> torch.Tensor:
-    """Baseline: the mean of the harmonic and biharmonic fills
-    (:func:`pconv_torch.harmonic.mixed_fill`), the fill the shipped 64x64 generators correct
-    (composited). Shapes as :func:`harmonic`."""
+    """The mean of the harmonic and biharmonic fills (:func:`pconv_torch.harmonic.mixed_fill`),
+    the fill ``Generator(residual=True, base="mixed")`` corrects (composited). Shapes as
+    :func:`harmonic`."""
     return _smooth_fill("mixed", image, mask)
 
 
@@ -179,7 +180,7 @@ def _smooth_fill(base, image, mask) -> torch.Tensor:
 
 
 def make_baselines(mean=None, radius: float = OPENCV_RADIUS) -> dict[str, Method]:
-    """The six classical baselines, by display name. ``mean``: (3,) training-set mean for
+    """The five classical baselines, by display name. ``mean``: (3,) training-set mean for
     mean fill (None: the embedded training photographs' mean); ``radius``: OpenCV's
     ``inpaintRadius`` in pixels."""
     return {
@@ -188,7 +189,6 @@ def make_baselines(mean=None, radius: float = OPENCV_RADIUS) -> dict[str, Method
         "OpenCV Navier-Stokes": navier_stokes(radius),
         "scikit-image biharmonic": biharmonic,
         "harmonic fill": harmonic,
-        "mixed fill": mixed,
     }
 
 

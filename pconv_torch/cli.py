@@ -63,7 +63,6 @@ METHODS = {  # --method choice -> name in evaluate.BASELINES (None: the trained 
     "navier-stokes": "OpenCV Navier-Stokes",
     "biharmonic": "scikit-image biharmonic",
     "harmonic": "harmonic fill",
-    "mixed": "mixed fill",
     "mean": "mean fill",
 }
 

@@ -19,7 +19,7 @@ turn a mean into ``inf`` (8-bit quantisation alone already limits a real method 
 Baselines and methods
 ---------------------
 The classical baselines (``BASELINES``, :func:`make_baselines`: mean fill, OpenCV Telea and
-Navier-Stokes, scikit-image biharmonic, the harmonic and mixed fills) are defined in
+Navier-Stokes, scikit-image biharmonic, the harmonic fill) are defined in
 :mod:`pconv_torch.baselines`, a generator as a method (:func:`model_method`,
 :func:`pad_to_multiple`) in :mod:`pconv_torch.methods`; both are re-exported here.
 
