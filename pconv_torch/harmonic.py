@@ -29,11 +29,12 @@ away) is solved on the same pyramid: at each level, from the coarsest up, the pi
 cover any known pixel are held at the mean of those known pixels, the others start from the
 upsampled coarser fill and are relaxed by conjugate gradients (per image and channel),
 ``CG_COARSE`` steps per pixel of the level's shorter side (up to 32 pixels) and
-``CG_FINE`` steps at the finest level, where only the hole is free. On smooth shading that is
-the exact solution (a quadratic to a fraction of an 8-bit level); beside texture the steps
-stop short of it, with a smoother fill than the exact one, whose ripples off a textured border
-given enough steps (``fine_steps``) it becomes: scikit-image's ``inpaint_biharmonic``
-solves the same equation exactly, then clips each channel to its known range.
+``CG_FINE`` steps at the finest level, where only the hole is free (the image border
+replicated, as for the harmonic fill). On smooth shading that is the exact solution (a
+quadratic to a fraction of an 8-bit level). Beside texture the exact solution ripples with the
+border's ups and downs; the default steps stop short of it and give a smoother fill. Given
+enough steps (``fine_steps``) the fill is the exact solution, the one scikit-image's
+``inpaint_biharmonic`` computes (which then clips each channel to its known range).
 
 Shapes: image (N, C, H, W), mask (N, 1, H, W) with 1 = known, 0 = hole; values under the hole
 are ignored. Every image needs at least one known pixel.
@@ -44,8 +45,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["harmonic_fill", "biharmonic_fill", "mixed_fill", "base_fill", "pyramid_padding", "ITERATIONS",
-           "BASES", "CG_COARSE", "CG_FINE", "BIHARMONIC_STENCIL"]
+__all__ = ["harmonic_fill", "biharmonic_fill", "mixed_fill", "base_fill", "pyramid_padding",
+           "ITERATIONS", "BASES", "CG_COARSE", "CG_FINE", "BIHARMONIC_STENCIL"]
 
 ITERATIONS = 32  # Jacobi sweeps per pyramid level
 CG_COARSE = 6  # biharmonic: conjugate-gradient steps per pixel of a coarse level's side (<= 32)
@@ -82,7 +83,8 @@ def harmonic_fill(image: torch.Tensor, mask: torch.Tensor, iters: int = ITERATIO
 
 
 @torch.no_grad()
-def biharmonic_fill(image: torch.Tensor, mask: torch.Tensor, fine_steps: int = CG_FINE) -> torch.Tensor:
+def biharmonic_fill(image: torch.Tensor, mask: torch.Tensor,
+                    fine_steps: int = CG_FINE) -> torch.Tensor:
     """The biharmonic fill of the holes (see the module docstring), in float32.
 
     Args:
