@@ -124,8 +124,8 @@ def main(argv=None) -> int:
     methods.update({b: ev.BASELINES[b] for b in args.baselines})
 
     header = f"{'size':>9} | " + " | ".join(f"{m:>22}" for m in methods)
-    header += "".join(f" | + {b} / generator" for b in bases) + " | " + " | ".join(f"{'generator / ' + b:>28}"
-                                                           for b in args.baselines)
+    header += "".join(f" | + {b} / generator" for b in bases)
+    header += " | " + " | ".join(f"{'generator / ' + b:>28}" for b in args.baselines)
     print(header)
     print("-" * len(header))
     for size in args.sizes:

@@ -71,15 +71,7 @@ def harmonic_fill(image: torch.Tensor, mask: torch.Tensor, iters: int = ITERATIO
         (N, C, H, W) float32 (float64 for a float64 image): ``image`` where ``mask`` is 1,
         the fill elsewhere.
     """
-    dtype = torch.float64 if image.dtype == torch.float64 else torch.float32
-    with torch.autocast(image.device.type, enabled=False):  # float32 even under bf16 autocast
-        x, m = image.detach().to(dtype), mask.detach().to(dtype)
-        h, w = x.shape[-2:]
-        ph, pw = pyramid_padding(h, w)
-        if ph or pw:  # the border replicated, mask too: a known edge stays known
-            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-            m = F.pad(m, (0, pw, 0, ph), mode="replicate")
-        return _pull(*_push(x, m), iters)[..., :h, :w]
+    return _on_pyramid(image, mask, lambda levels, fill: _pull(levels, fill, iters))
 
 
 @torch.no_grad()
@@ -95,25 +87,37 @@ def biharmonic_fill(image: torch.Tensor, mask: torch.Tensor,
         (N, C, H, W) float32 (float64 for a float64 image): ``image`` where ``mask`` is 1,
         the fill elsewhere.
     """
+    return _on_pyramid(image, mask,
+                       lambda levels, fill: _pull_biharmonic(levels, fill, fine_steps))
+
+
+def _on_pyramid(image, mask, pull):
+    """``pull(levels, coarsest_fill)`` on the padded pyramid of ``image`` (:func:`_push`), in
+    float32 (float64 for a float64 image) even under autocast, cropped back: (N, C, H, W)."""
     dtype = torch.float64 if image.dtype == torch.float64 else torch.float32
-    with torch.autocast(image.device.type, enabled=False):
+    with torch.autocast(image.device.type, enabled=False):  # float32 even under bf16 autocast
         x, m = image.detach().to(dtype), mask.detach().to(dtype)
         h, w = x.shape[-2:]
         ph, pw = pyramid_padding(h, w)
-        if ph or pw:
+        if ph or pw:  # the border replicated, mask too: a known edge stays known
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
             m = F.pad(m, (0, pw, 0, ph), mode="replicate")
-        levels, fill = _push(x, m)
-        c = x.shape[1]
-        stencil = x.new_tensor(BIHARMONIC_STENCIL).expand(c, 1, 5, 5)
-        for i, (v, w_) in enumerate(reversed(levels)):
-            fill = F.interpolate(fill, size=v.shape[-2:], mode="bilinear", align_corners=False)
-            held = (w_ > 0).to(dtype)  # at the finest level: the mask itself
-            fill = held * (v / w_.clamp(min=1e-12)) + (1 - held) * fill
-            finest = i == len(levels) - 1
-            steps = fine_steps if finest else CG_COARSE * min(32, min(v.shape[-2:]))
-            fill = _conjugate_gradients(fill, 1 - held, stencil, steps)
-        return fill[..., :h, :w]
+        return pull(*_push(x, m))[..., :h, :w]
+
+
+def _pull_biharmonic(levels, fill, fine_steps):
+    """From the coarsest level up: upsample the fill, hold the pixels that cover a known one at
+    their known mean, conjugate gradients on the others (see the module docstring)."""
+    c = fill.shape[1]
+    stencil = fill.new_tensor(BIHARMONIC_STENCIL).expand(c, 1, 5, 5)
+    for i, (v, w) in enumerate(reversed(levels)):
+        fill = F.interpolate(fill, size=v.shape[-2:], mode="bilinear", align_corners=False)
+        held = (w > 0).to(fill.dtype)  # at the finest level: the mask itself
+        fill = held * (v / w.clamp(min=1e-12)) + (1 - held) * fill
+        finest = i == len(levels) - 1
+        steps = fine_steps if finest else CG_COARSE * min(32, min(v.shape[-2:]))
+        fill = _conjugate_gradients(fill, 1 - held, stencil, steps)
+    return fill
 
 
 @torch.no_grad()
