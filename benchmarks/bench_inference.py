@@ -1,5 +1,5 @@
 """Single-image inference latency on the CPU: the generator beside OpenCV Telea, and the share of
-the base fill (harmonic or biharmonic) in the residual generator's time.
+the base fill (harmonic or biharmonic) and of the smoothness gate in the residual generator's time.
 
 Usage::
 
@@ -20,6 +20,10 @@ What is timed, for every method alike, is the call a user makes through
   is the cost of that fill;
 * ``generator + biharmonic``: the same with ``base="biharmonic"`` (the thin-plate fill, solved
   by conjugate gradients on the same pyramid); ratio ``+ biharmonic / generator``;
+* ``generator + harmonic + gate``: ``generator + harmonic`` followed by the smoothness gate
+  (:func:`pconv_torch.smooth_gate.gated_fill`: the texture energy, its harmonic fill and the
+  biharmonic fill of the hole), as ``pconv_torch.inpaint`` runs it by default; ratio
+  ``gate / + harmonic`` = its time over ``generator + harmonic``'s;
 * ``OpenCV Telea``: ``cv2.inpaint(..., INPAINT_TELEA)``, radius 3, including the conversion
   to and from uint8 (other baselines with ``--baselines``).
 
@@ -51,6 +55,7 @@ from pconv_torch import Generator
 from pconv_torch import evaluate as ev
 from pconv_torch.benchmark import cpu_name
 from pconv_torch.masks import centered_square_mask
+from pconv_torch.smooth_gate import gated_fill
 
 
 def _image(size: int) -> torch.Tensor:
@@ -119,12 +124,16 @@ def main(argv=None) -> int:
     for base in bases:
         methods[f"generator + {base}"] = ev.model_method(Generator(residual=True, base=base),
                                                          "cpu", multiple=16)
+    residual = methods["generator + harmonic"]
+    methods["generator + harmonic + gate"] = (
+        lambda image, mask: gated_fill(residual(image, mask)[None], image[None], mask[None])[0])
     print(f"generator: pconv_torch.Generator(), {n_params:,} parameters, untrained weights; "
-          "generator + harmonic / biharmonic: Generator(residual=True, base=...)")
+          "generator + harmonic / biharmonic: Generator(residual=True, base=...); "
+          "+ gate: then pconv_torch.smooth_gate.gated_fill")
     methods.update({b: ev.BASELINES[b] for b in args.baselines})
 
-    header = f"{'size':>9} | " + " | ".join(f"{m:>22}" for m in methods)
-    header += "".join(f" | + {b} / generator" for b in bases)
+    header = f"{'size':>9} | " + " | ".join(f"{m:>27}" for m in methods)
+    header += "".join(f" | + {b} / generator" for b in bases) + " | gate / + harmonic"
     header += " | " + " | ".join(f"{'generator / ' + b:>28}" for b in args.baselines)
     print(header)
     print("-" * len(header))
@@ -134,9 +143,11 @@ def main(argv=None) -> int:
         image = image * mask
         res = time_methods(methods, image, mask, args.repeats, args.max_seconds)
         cells = [f"{ms:>10.2f} ms (n={n:>3})" for ms, n in res.values()]
-        line = f"{size:>4}x{size:<4} | " + " | ".join(f"{c:>22}" for c in cells)
+        line = f"{size:>4}x{size:<4} | " + " | ".join(f"{c:>27}" for c in cells)
         for b in bases:
             line += f" | {res['generator + ' + b][0] / res['generator'][0]:>{len(b) + 13}.2f}x"
+        gate = res["generator + harmonic + gate"][0] / res["generator + harmonic"][0]
+        line += f" | {gate:>17.2f}x"
         line += " | " + " | ".join(f"{res['generator'][0] / res[b][0]:>27.1f}x"
                                    for b in args.baselines)
         print(line, flush=True)

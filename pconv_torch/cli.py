@@ -310,7 +310,8 @@ def cmd_inpaint(args):
             shipped=args.model, checkpoint=args.checkpoint,
             allow_unverified=args.allow_unverified_checkpoint)
         result = inference.fill_checked(pixels, hole, generator, device=args.device or "cpu",
-                                        blend=None if args.no_blend else "poisson")
+                                        blend=None if args.no_blend else "poisson",
+                                        gate=not args.no_gate)
     else:
         result = inference.fill_checked(pixels, hole, method=METHODS[args.method])
     # Known pixels (and alpha everywhere) come back exactly as they were read.
@@ -403,6 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a trained model (default) or a classical method")
     p.add_argument("--no-blend", action="store_true", help="paste the model's fill as it is "
                    "(default: Poisson-blend it into the hole's surroundings)")
+    p.add_argument("--no-gate", action="store_true", help="the model's fill everywhere "
+                   "(default: the biharmonic fill where the hole's surroundings are smooth)")
     p.add_argument("--device", help="device for the model (default: cpu)")
     p.add_argument("--allow-unverified-checkpoint", action="store_true", help=UNVERIFIED)
     p.set_defaults(run=cmd_inpaint)

@@ -23,6 +23,10 @@ regions closer than a few pixels merged) it:
    surroundings (:func:`~pconv_torch.blend.poisson_blend`): the post-processing Iizuka et al. apply to their
    completion network's output. Its memory is bounded: holes of more than
    :data:`~pconv_torch.blend.BLEND_MAX_UNKNOWNS` pixels are blended at reduced resolution, exactly near their edge.
+5. with ``gate=True`` (the default of :func:`inpaint`), keeps that fill where the hole's
+   surroundings are textured and takes the window's biharmonic fill where they are smooth
+   (:mod:`~pconv_torch.smooth_gate`): on skies and soft shading the thin-plate fill is near
+   exact (it needs no blending) and a learnt correction only adds error and a faint pattern.
 
 Memory and time therefore depend on the number of holes, not on the photograph's size: one
 window costs one generator pass at the model's scale plus the window's pixels. A hole larger
@@ -54,6 +58,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .blend import poisson_blend
+from .smooth_gate import gated_fill
 
 __all__ = ["inpaint", "read_image", "resolve_model", "fill_checked", "fill_holes",
            "context_windows", "poisson_blend", "check_device"]
@@ -338,7 +343,7 @@ def _evaluating(generator, device):
 
 @torch.no_grad()
 def fill_holes(generator, image: np.ndarray, hole: np.ndarray, scale: int, device="cpu",
-               blend: str | None = None) -> np.ndarray:
+               blend: str | None = None, gate: bool = False) -> np.ndarray:
     """Fill ``hole`` of ``image`` window by window (see the module docstring).
 
     Args:
@@ -346,6 +351,8 @@ def fill_holes(generator, image: np.ndarray, hole: np.ndarray, scale: int, devic
         image: (H, W, 3) float32 in [0, 1]; hole: (H, W) bool, True = fill.
         scale: side S at which the generator runs (a multiple of its ``2**depth``).
         blend: None (paste the generator's fill) or ``"poisson"`` (:func:`poisson_blend`).
+        gate: then mix each window's fill with its biharmonic fill where the hole's
+            surroundings are smooth (:func:`pconv_torch.smooth_gate.gated_fill`).
     Returns: (H, W, 3) float32: ``image`` with its hole pixels replaced.
     """
     if blend not in (None, "poisson"):
@@ -356,12 +363,12 @@ def fill_holes(generator, image: np.ndarray, hole: np.ndarray, scale: int, devic
         ph, pw = max(0, scale - h), max(0, scale - w)
         big = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="reflect" if min(h, w) > 1 else "edge")
         big_hole = np.pad(hole, ((0, ph), (0, pw)), mode="constant")
-        return fill_holes(generator, big, big_hole, scale, device, blend)[:h, :w]
+        return fill_holes(generator, big, big_hole, scale, device, blend, gate)[:h, :w]
     with _evaluating(generator, device) as generator:
-        return _fill_windows(generator, out, hole, scale, device, blend)
+        return _fill_windows(generator, out, hole, scale, device, blend, gate)
 
 
-def _fill_windows(generator, out, hole, scale, device, blend) -> np.ndarray:
+def _fill_windows(generator, out, hole, scale, device, blend, gate) -> np.ndarray:
     """The loop of :func:`fill_holes` over the context windows, filling ``out`` in place."""
     for top, left, side in context_windows(hole, scale):
         win = torch.from_numpy(np.ascontiguousarray(
@@ -384,6 +391,9 @@ def _fill_windows(generator, out, hole, scale, device, blend) -> np.ndarray:
         region = hole[top:top + side, left:left + side]
         if blend == "poisson":
             fill = poisson_blend(fill, out[top:top + side, left:left + side], region)
+        if gate:
+            fill = gated_fill(torch.from_numpy(np.ascontiguousarray(fill.transpose(2, 0, 1)))[None],
+                              win, 1 - win_hole).clamp(0, 1)[0].numpy().transpose(1, 2, 0)
         out[top:top + side, left:left + side][region] = fill[region]
     return out
 
@@ -408,7 +418,7 @@ def _enlarged_correction(generator, g, small, small_valid, win, win_hole, device
 
 
 def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson",
-            method: str | None = None):
+            method: str | None = None, gate: bool = True):
     """Fill the region that ``mask`` marks in ``image`` with a trained generator (or, with
     ``method``, a classical method).
 
@@ -429,10 +439,13 @@ def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson"
         device: where the generator runs (ValueError if this machine does not have it).
         blend: ``"poisson"`` (default) blends each fill into its surroundings
             (:func:`poisson_blend`); None pastes the generator's fill as it is.
+        gate: True (default) keeps the generator's fill where the hole's surroundings are
+            textured and takes the biharmonic fill where they are smooth
+            (:mod:`pconv_torch.smooth_gate`); False keeps the generator's fill everywhere.
         method: None (a generator), or the name of a classical method of
             :data:`pconv_torch.baselines.BASELINES` (``"OpenCV Telea"``, ``"harmonic fill"``,
-            ...) to fill the hole with instead, at the image's own size (``model``, ``device``
-            and ``blend`` are then unused).
+            ...) to fill the hole with instead, at the image's own size (``model``, ``device``,
+            ``blend`` and ``gate`` are then unused).
     Returns:
         the inpainted image as an array of the input's layout and dtype (for a PIL image:
         ``np.asarray`` of it, after the expansions above; ``Image.fromarray`` gives its mode
@@ -453,7 +466,7 @@ def inpaint(image, mask, model=None, device="cpu", blend: str | None = "poisson"
     if method is None:
         check_device(device)
         model = resolve_model(model)
-    return fill_checked(pixels, hole, model, device, blend, method, rgb=rgb)
+    return fill_checked(pixels, hole, model, device, blend, method, rgb=rgb, gate=gate)
 
 
 def resolve_model(model=None, *, shipped: str | None = None, checkpoint=None,
@@ -487,7 +500,8 @@ def resolve_model(model=None, *, shipped: str | None = None, checkpoint=None,
 
 
 def fill_checked(pixels: np.ndarray, hole: np.ndarray, generator=None, device="cpu",
-                 blend: str | None = "poisson", method: str | None = None, *, rgb=None):
+                 blend: str | None = "poisson", method: str | None = None, *, rgb=None,
+                 gate: bool = True):
     """:func:`inpaint` on inputs already checked, as ``pconv inpaint`` hands them over.
 
     Args:
@@ -498,12 +512,13 @@ def fill_checked(pixels: np.ndarray, hole: np.ndarray, generator=None, device="c
             has; unused with ``method`` (the name of a :data:`pconv_torch.baselines.BASELINES`
             method).
         rgb: ``_rgb01(pixels)`` when the caller has it.
+        gate: as :func:`inpaint`.
     Returns: as :func:`inpaint`.
     """
     rgb = _rgb01(pixels) if rgb is None else rgb
     if method is None:
-        return _merge(pixels, fill_holes(generator, rgb, hole, _scale(generator), device, blend),
-                      hole)
+        return _merge(pixels, fill_holes(generator, rgb, hole, _scale(generator), device, blend,
+                                         gate), hole)
     from .baselines import BASELINES
     from .masks import valid_of
 

@@ -44,7 +44,7 @@ def pad_to_multiple(image: torch.Tensor, mask: torch.Tensor, multiple: int = 16)
 
 
 def generator_method(generator, device="cpu", *, multiple: int = 1, blend: bool = False,
-                     autocast=None):
+                     gate: bool = False, autocast=None):
     """A generator ``G(image (N,3,H,W), mask (N,1,H,W)) -> (N,3,H,W)`` as a batch method.
 
     Each call puts ``G`` in eval mode (if it has ``.eval``) and runs it under
@@ -52,7 +52,8 @@ def generator_method(generator, device="cpu", *, multiple: int = 1, blend: bool 
     the batch padded to a multiple of ``multiple`` by edge replication and cropped back.
     Returns G's output (not composited) as float32 on the CPU, clamped to [0, 1]; with
     ``blend``, each image's output Poisson-blended into its known pixels
-    (:func:`pconv_torch.blend.poisson_blend`).
+    (:func:`pconv_torch.blend.poisson_blend`); with ``gate``, then behind the smoothness gate
+    (:func:`pconv_torch.smooth_gate.gated_fill`), as :func:`pconv_torch.inpaint` runs it.
     """
     device = torch.device(device)
 
@@ -69,6 +70,10 @@ def generator_method(generator, device="cpu", *, multiple: int = 1, blend: bool 
             out = torch.stack([torch.from_numpy(poisson_blend(
                 o.permute(1, 2, 0).numpy(), xi.permute(1, 2, 0).numpy(), hole_of(mi[0]))
             ).permute(2, 0, 1).float() for o, xi, mi in zip(out, x, m)])
+        if gate:
+            from .smooth_gate import gated_fill
+
+            out = gated_fill(out, x.cpu(), m.cpu()).clamp(0, 1)
         return out
 
     return run
@@ -89,16 +94,16 @@ def model_method(generator, device="cpu", multiple: int = 16) -> Method:
     return one
 
 
-def windowed_method(generator, scale: int, blend: bool = False):
+def windowed_method(generator, scale: int, blend: bool = False, gate: bool = False):
     """A batch method running ``generator`` as :func:`pconv_torch.inpaint` runs it on an image
     larger than its training ``scale``: through context windows resized to that scale
-    (:func:`pconv_torch.inference.fill_holes`)."""
+    (:func:`pconv_torch.inference.fill_holes`, with ``blend`` and ``gate``)."""
     from .inference import fill_holes
 
     def run(x, m):
         return torch.stack([torch.from_numpy(fill_holes(
             generator, xi.permute(1, 2, 0).numpy(), hole_of(mi[0]), scale,
-            blend="poisson" if blend else None)).permute(2, 0, 1) for xi, mi in zip(x, m)])
+            blend="poisson" if blend else None, gate=gate)).permute(2, 0, 1) for xi, mi in zip(x, m)])
     return run
 
 

@@ -19,8 +19,10 @@ with the poster's random rectangles (``rect``, the fixed evaluation set of
   averaged over the crops, x 255, with its sign (a systematic colour cast).
 
 Rows ``"<model> + blending"`` are the model's fill Poisson-blended into the hole's surroundings
-(:func:`pconv_torch.blend.poisson_blend`), what :func:`pconv_torch.inpaint` returns by
-default.
+(:func:`pconv_torch.blend.poisson_blend`); rows ``"... + gate"`` keep that fill where the hole's
+surroundings are textured and take the biharmonic fill where they are smooth
+(:mod:`pconv_torch.smooth_gate`). :func:`pconv_torch.inpaint` does both by default
+(``"<model> + blending + gate"``).
 
 Its rows also hold ``blocks``: :func:`pconv_torch.metrics.period_energy` (the energy at the 8
 and 16 px periods inside the hole) of the fills, mean over the crops, over the truth's mean
@@ -68,11 +70,14 @@ MIXED = "mixed fill"  # scored beside the baselines: the fill Generator(base="mi
 
 
 def methods_for(models: dict | None = None, fill=None, classical: bool = True,
-                blended: tuple = ()) -> dict:
+                blended: tuple = (), gated: tuple = ()) -> dict:
     """Batch methods ``(images (N,3,H,W) with holes zeroed, masks) -> (N,3,H,W)``: the classical
     baselines (``fill`` = the mean-fill colour), ``models`` (name -> generator) and, for each
     name in ``blended``, the same model followed by Poisson blending
-    (:func:`pconv_torch.blend.poisson_blend`), named ``"<name> + blending"``."""
+    (:func:`pconv_torch.blend.poisson_blend`), named ``"<name> + blending"``; for each name in
+    ``gated``, the model behind the smoothness gate (:mod:`pconv_torch.smooth_gate`), named
+    ``"<name> + gate"``, and, if also in ``blended``, blended and then gated, as
+    :func:`pconv_torch.inpaint` runs it: ``"<name> + blending + gate"``."""
     out = {}
     if classical:
         for name, fn in make_baselines(mean=fill).items():
@@ -81,6 +86,10 @@ def methods_for(models: dict | None = None, fill=None, classical: bool = True,
         out[name] = generator_method(g)
         if name in blended:
             out[f"{name} + blending"] = generator_method(g, blend=True)
+        if name in gated:
+            out[f"{name} + gate"] = generator_method(g, gate=True)
+            if name in blended:
+                out[f"{name} + blending + gate"] = generator_method(g, blend=True, gate=True)
     return out
 
 
@@ -114,8 +123,10 @@ def native_table(names=("full", "full_128"), classical=("OpenCV Telea", "scikit-
                  sides=(24, 48, 96, 160), per_side: int = 4, seed: int = 0) -> list[dict]:
     """Shipped models and classical methods through :func:`pconv_torch.inpaint` on the six
     held-out photographs at their own size (300-427 pixels high): ``per_side`` square holes of
-    each side in ``sides`` per photograph, at random positions (``seed``). One row per (side,
-    method) and one per method over all holes (``side`` None): mean hole PSNR (dB), ``n`` holes."""
+    each side in ``sides`` per photograph, at random positions (``seed``). Each model twice:
+    with ``inpaint``'s defaults (named as the model) and with ``gate=False`` (``"<model>, no
+    gate"``). One row per (side, method) and one per method over all holes (``side`` None):
+    mean hole PSNR (dB), ``n`` holes."""
     from .data import embedded_photographs, load_image
     from .inference import inpaint
 
@@ -131,17 +142,25 @@ def native_table(names=("full", "full_128"), classical=("OpenCV Telea", "scikit-
                 hole = np.zeros((h, w), bool)
                 hole[top:top + side, left:left + side] = True
                 valid = _masks.valid_of(hole)[None]
-                for name in (*names, *classical):
-                    kw = {"model": name} if name in names else {"method": name}
+                for name, kw in _native_methods(names, classical).items():
                     out = torch.from_numpy(inpaint(pixels, hole, **kw)).permute(2, 0, 1)
                     db = _ev.psnr(out[None].float() / 255, image[None], valid)[0]
                     scores.setdefault((side, name), []).append(float(db))
     rows = [{"side": side, "method": name, "psnr_hole": float(np.mean(v)), "n": len(v)}
             for (side, name), v in scores.items()]
-    for name in (*names, *classical):
+    for name in _native_methods(names, classical):
         v = [x for (_, n), xs in scores.items() if n == name for x in xs]
         rows.append({"side": None, "method": name, "psnr_hole": float(np.mean(v)), "n": len(v)})
     return rows
+
+
+def _native_methods(names, classical) -> dict:
+    """{row name: keyword arguments of inpaint} for :func:`native_table`."""
+    out = {}
+    for name in names:
+        out[name] = {"model": name}
+        out[f"{name}, no gate"] = {"model": name, "gate": False}
+    return out | {name: {"method": name} for name in classical}
 
 
 def format_native(rows: list[dict]) -> str:
@@ -313,7 +332,7 @@ def main(argv=None) -> int:
         models.update({d: g for d, g in runs.items() if g.image_size == size})
         fill = next(iter(models.values())).fill.numpy() if models else None
         blended = tuple(n for n in models if n in ("mse_only", "full", "full_128"))
-        methods = methods_for(models, fill, blended=blended)
+        methods = methods_for(models, fill, blended=blended, gated=blended)
         methods[MIXED] = batched(mixed)  # the smooth fill Generator(base="mixed") corrects
         small = min(by_scale, default=size)
         for name in (DEFAULT_MODEL, "mse_only"):
@@ -322,6 +341,9 @@ def main(argv=None) -> int:
                 label = f"{name} ({small}x{small}, windowed)"
                 methods[label] = windowed_method(g, small)
                 methods[f"{label} + blending"] = windowed_method(g, small, blend=True)
+                methods[f"{label} + gate"] = windowed_method(g, small, gate=True)
+                methods[f"{label} + blending + gate"] = windowed_method(g, small, blend=True,
+                                                                        gate=True)
         if not args.kinds_only:
             _print_tables(methods, size)
         _print_kinds(methods, size, args.paired_with)

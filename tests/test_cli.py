@@ -45,6 +45,20 @@ def test_inpaint_with_trained_model_keeps_known_pixels(run_dir, tmp_path, mode, 
     assert "filled" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("flags, gate", [([], True), (["--no-gate"], False)])
+def test_inpaint_gate_flag(tmp_path, flags, gate):
+    """``pconv inpaint`` gates the shipped model's fill by default; ``--no-gate`` does not:
+    each gives what ``pconv_torch.inpaint`` gives with that ``gate``."""
+    from pconv_torch import inpaint
+
+    image_path, mask_path, rgb, hole = write_pair(tmp_path, size=(80, 72), hole=(20, 24, 50, 56))
+    out = tmp_path / "out.png"
+    assert main(["inpaint", str(image_path), "--mask", str(mask_path), "-o", str(out),
+                 *flags]) == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), inpaint(rgb, hole, gate=gate))
+    assert not np.array_equal(inpaint(rgb, hole, gate=True), inpaint(rgb, hole, gate=False))
+
+
 def test_inpaint_with_classical_method_needs_no_checkpoint(tmp_path):
     image_path, mask_path, rgb, hole = write_pair(tmp_path)
     out = tmp_path / "telea.png"

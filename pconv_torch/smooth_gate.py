@@ -1,0 +1,160 @@
+"""The smoothness gate: a network's fill where a hole's surroundings are textured, the
+biharmonic fill where they are smooth.
+
+On smooth shading (skies, walls, out-of-focus backgrounds) the biharmonic (thin-plate) fill
+is close to exact, and a learnt correction can only add error and a faint pattern; beside
+texture and edges the network is better. The gate blends the two per hole pixel::
+
+    out = w * network + (1 - w) * biharmonic,    w = e / (e + TAU)
+
+where ``e`` estimates how much fine structure surrounds that pixel (:func:`texture_energy`):
+
+1. the luminance ``Y = 0.299 R + 0.587 G + 0.114 B`` and its response to the biharmonic
+   stencil (the 5-point Laplacian applied twice), which is zero on any quadratic shading: a
+   flat colour, a linear gradient or a curved one; squared, at the known pixels whose whole
+   5x5 stencil is known;
+2. averaged over the such pixels in a box of ``2 * RADIUS + 1`` pixels around each pixel;
+3. carried into the hole by the harmonic fill (:func:`pconv_torch.harmonic.harmonic_fill`):
+   each hole pixel gets a smooth average of the energies around the hole, the nearer ones
+   counting more, so one hole can be smooth at one end and textured at the other.
+
+It is computed at :data:`ANALYSIS_SIDE` pixels (a larger picture is first reduced, the weight
+enlarged back), so the same content gets the same weight at every size. A picture with no
+known 5x5 neighbourhood gets ``w = 1`` (the network alone).
+
+:data:`TAU` was chosen once, by :func:`calibrate` (``python -m pconv_torch.smooth_gate``), on
+crops of the *training* photographs with the shipped ``full`` model: the value of a coarse grid
+with the best mean hole PSNR over both mask families. The held-out crops played no part.
+
+Shapes: images (N, 3, H, W) in [0, 1], masks (N, 1, H, W) with 1 = known, 0 = hole.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .harmonic import BIHARMONIC_STENCIL, biharmonic_fill, harmonic_fill
+
+__all__ = ["TAU", "RADIUS", "ANALYSIS_SIDE", "CALIBRATION_TAUS", "texture_energy",
+           "gate_weight", "gated_fill", "calibrate"]
+
+TAU = 3e-3  # energy at which the network and the biharmonic fill count equally (calibrate())
+RADIUS = 4  # the energy is averaged over a (2 * RADIUS + 1)^2 box of known pixels
+ANALYSIS_SIDE = 64  # shorter side at which the energy is measured
+CALIBRATION_TAUS = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # the grid calibrate() searched
+_LUMA = (0.299, 0.587, 0.114)
+
+
+@torch.no_grad()
+def texture_energy(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Fine-structure energy around every pixel (steps 1-3 of the module docstring), at the
+    image's own size.
+
+    Args: image (N, 3, H, W), mask (N, 1, H, W) 1 = known.
+    Returns: (N, 1, H, W) float32 >= 0; ``inf`` everywhere for an image without a known 5x5
+    neighbourhood (the gate then keeps the network's fill).
+    """
+    image, mask = image.float(), mask.float()
+    luma = sum(c * image[:, i:i + 1] for i, c in enumerate(_LUMA))
+    stencil = torch.tensor(BIHARMONIC_STENCIL, dtype=torch.float32)[None, None]
+    response = F.conv2d(F.pad(luma, (2,) * 4, mode="replicate"), stencil)
+    known5 = F.conv2d(F.pad(mask, (2,) * 4, mode="replicate"), torch.ones(1, 1, 5, 5)) > 24.5
+    energy = response ** 2 * known5
+    box = torch.ones(1, 1, 2 * RADIUS + 1, 2 * RADIUS + 1)
+    total = F.conv2d(F.pad(energy, (RADIUS,) * 4, mode="replicate"), box)
+    count = F.conv2d(F.pad(known5.float(), (RADIUS,) * 4, mode="replicate"), box)
+    local, measured = total / count.clamp_min(1.0), (count > 0.5).float()
+    out = torch.full_like(local, float("inf"))
+    some = measured.flatten(1).amax(1) > 0
+    if bool(some.any()):
+        out[some] = harmonic_fill(local[some], measured[some])
+    return out
+
+
+@torch.no_grad()
+def gate_weight(image: torch.Tensor, mask: torch.Tensor, tau: float = TAU) -> torch.Tensor:
+    """The network's share ``w`` in [0, 1] per pixel (module docstring), measured at
+    :data:`ANALYSIS_SIDE` and enlarged (bilinear) to the image's size.
+
+    Args: image (N, 3, H, W), mask (N, 1, H, W) 1 = known; tau > 0.
+    Returns: (N, 1, H, W) float32.
+    """
+    if not tau > 0:
+        raise ValueError(f"tau must be positive, got {tau!r}")
+    h, w = image.shape[-2:]
+    factor = min(h, w) / ANALYSIS_SIDE
+    if factor > 1:
+        size = (max(1, round(h / factor)), max(1, round(w / factor)))
+        image = F.interpolate(image.float(), size=size, mode="area")
+        mask = (F.interpolate(mask.float(), size=size, mode="area") >= 1 - 1e-6).float()
+    energy = texture_energy(image, mask)
+    weight = torch.where(torch.isinf(energy), torch.ones_like(energy), energy / (energy + tau))
+    if weight.shape[-2:] != (h, w):
+        weight = F.interpolate(weight, size=(h, w), mode="bilinear", align_corners=False)
+    return weight
+
+
+@torch.no_grad()
+def gated_fill(fill: torch.Tensor, image: torch.Tensor, mask: torch.Tensor,
+               tau: float = TAU) -> torch.Tensor:
+    """``fill`` (a network's, (N, 3, H, W)) where the surroundings are textured, the
+    biharmonic fill of ``image`` where they are smooth; known pixels are ``fill``'s.
+
+    Args: fill, image (N, 3, H, W); mask (N, 1, H, W) 1 = known.
+    Returns: (N, 3, H, W) float32.
+    """
+    weight = gate_weight(image, mask, tau)
+    smooth = biharmonic_fill(image.float(), mask.float())
+    return fill.float() * weight + smooth * (1 - weight)
+
+
+def calibrate(model: str = "full", taus=CALIBRATION_TAUS, n: int = 160, seed: int = 7) -> list[dict]:
+    """Mean hole PSNR (dB) of the shipped ``model`` gated with each ``tau``, on ``n`` crops of
+    the training photographs (``EmbeddedPhotos("train", 64)``, no dead leaves, seed ``seed``)
+    with the fixed masks of each family (seed 99). One row per tau (None: the model alone),
+    with ``center``, ``rect`` and their ``mean``."""
+    from . import evaluate as ev
+    from .data import EmbeddedPhotos
+    from .masks import eval_mask_set
+    from .methods import generator_method
+    from .shipped import pretrained
+
+    data = EmbeddedPhotos("train", size=64, length=n, seed=seed)
+    images = torch.stack([data[i] for i in range(n)])
+    net = generator_method(pretrained(model))
+    scores: dict = {}
+    for family in ("center", "rect"):
+        masks = eval_mask_set(family, n=n, size=64, seed=99)
+        x = images * masks
+        fill = net(x, masks)
+        smooth, energy = biharmonic_fill(x, masks), texture_energy(x, masks)
+        for tau in (None, *taus):
+            w = 1.0 if tau is None else torch.where(torch.isinf(energy), 1.0, energy / (energy + tau))
+            out = (fill * w + smooth * (1 - w)) * (1 - masks) + images * masks
+            scores[tau, family] = float(np.nanmean(ev.psnr(out, images, masks, max_db=ev.PSNR_CAP)))
+    return [{"tau": tau, "center": scores[tau, "center"], "rect": scores[tau, "rect"],
+             "mean": (scores[tau, "center"] + scores[tau, "rect"]) / 2} for tau in (None, *taus)]
+
+
+def main(argv=None) -> int:
+    """Print :func:`calibrate`'s table: how :data:`TAU` was chosen."""
+    p = argparse.ArgumentParser(prog="python -m pconv_torch.smooth_gate", description=main.__doc__)
+    p.add_argument("--model", default="full", help="shipped model to gate (default full)")
+    args = p.parse_args(argv)
+    rows = calibrate(args.model)
+    best = max((r for r in rows if r["tau"] is not None), key=lambda r: r["mean"])
+    print(f"`{args.model}` gated, hole PSNR (dB) on 160 crops of the training photographs:\n")
+    print("| tau | center | rect | mean |\n|---|---:|---:|---:|")
+    for r in rows:
+        name = "(no gate)" if r["tau"] is None else f"{r['tau']:g}"
+        print(f"| {name} | {r['center']:.2f} | {r['rect']:.2f} | {r['mean']:.2f} |")
+    print(f"\nbest tau: {best['tau']:g} (TAU = {TAU:g})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

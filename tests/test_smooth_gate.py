@@ -1,0 +1,121 @@
+"""The smoothness gate (pconv_torch.smooth_gate): biharmonic on smooth shading, the network's
+fill beside texture, the same weight at every size, and how its constant was chosen."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pconv_torch import smooth_gate
+from pconv_torch.harmonic import biharmonic_fill
+from pconv_torch.masks import centered_square_mask
+from pconv_torch.procedural import curved_images
+
+
+def _centre_mask(n, size):
+    return centered_square_mask(size)[None].repeat(n, 1, 1, 1)
+
+
+def _textured(n, size, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, size, size, generator=g)
+
+
+def test_smooth_shading_gets_the_biharmonic_fill():
+    """On radial (curved) shading the energy is zero up to float rounding, so the gated fill is
+    the biharmonic fill, whatever the network returned."""
+    images = torch.from_numpy(curved_images(64, 4))
+    masks = _centre_mask(4, 64)
+    x = images * masks
+    wrong = torch.full_like(images, 0.5)  # a network fill far from the truth
+    out = smooth_gate.gated_fill(wrong, x, masks)
+    want = biharmonic_fill(x, masks)
+    hole = (1 - masks).bool().expand_as(out)
+    assert smooth_gate.gate_weight(x, masks)[(1 - masks).bool()].max() < 1e-6
+    torch.testing.assert_close(out[hole], want[hole], atol=1e-5, rtol=0)
+    assert (out - images).abs()[hole].max() * 255 < 0.5  # within half an 8-bit level
+
+
+def test_texture_keeps_the_network_fill():
+    images, masks = _textured(3, 64), _centre_mask(3, 64)
+    x = images * masks
+    fill = torch.rand(3, 3, 64, 64)
+    weight = smooth_gate.gate_weight(x, masks)
+    assert weight[(1 - masks).bool()].min() > 0.99
+    out = smooth_gate.gated_fill(fill, x, masks)
+    hole = (1 - masks).bool().expand_as(out)
+    assert (out - fill).abs()[hole].max() < 0.02
+
+
+def test_a_hole_half_in_texture_leans_to_the_network_on_that_side():
+    """Left half noise, right half a smooth gradient, a hole across the middle: the network's
+    share is high at the hole's left end and low at its right end."""
+    size = 64
+    image = torch.linspace(0, 1, size).expand(1, 3, size, size).clone()
+    image[..., : size // 2] = _textured(1, size)[..., : size // 2]
+    mask = torch.ones(1, 1, size, size)
+    mask[..., 24:40, 8:56] = 0
+    w = smooth_gate.gate_weight(image * mask, mask)[0, 0, 32]
+    assert w[9] > 0.9 and w[54] < 0.1
+    assert w[9] > w[32] > w[54]
+
+
+def test_no_known_neighbourhood_keeps_the_network_fill():
+    """Holes everywhere but a thin grid: no whole 5x5 stencil is known, so the weight is 1."""
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., ::4, :] = 1
+    energy = smooth_gate.texture_energy(_textured(1, 32), mask)
+    assert torch.isinf(energy).all()
+    assert (smooth_gate.gate_weight(_textured(1, 32) * mask, mask) == 1).all()
+
+
+def test_the_weight_is_measured_at_the_analysis_side():
+    """A picture twice the analysis side gets (nearly) the weight of its half-size copy,
+    enlarged: the same content is gated the same way at 64 and 128 pixels."""
+    half = F.avg_pool2d(_textured(2, 128, seed=3), 2) * 0.3 + torch.linspace(0, 0.7, 64)
+    half[1, :, :, 32:] = torch.linspace(0.2, 0.6, 64)[:, None]  # one smooth half
+    big = F.interpolate(half, scale_factor=2, mode="bilinear", align_corners=False)
+    small_mask, big_mask = _centre_mask(2, 64), _centre_mask(2, 128)
+    w_small = smooth_gate.gate_weight(half * small_mask, small_mask)
+    w_big = smooth_gate.gate_weight(big * big_mask, big_mask)
+    want = F.interpolate(w_small, size=128, mode="bilinear", align_corners=False)
+    hole = (1 - big_mask).bool()
+    assert (w_big - want).abs()[hole].mean() < 0.1
+    # measured at 128 px instead, the enlarged picture's slopes and curvature look four to
+    # sixteen times smaller, and the weight would drop far below the half-size copy's
+    energy = smooth_gate.texture_energy(big * big_mask, big_mask)
+    at_own_size = energy / (energy + smooth_gate.TAU)
+    assert (at_own_size - want).abs()[hole].mean() > 0.3
+
+
+@pytest.mark.parametrize("tau", [0.0, -1.0, float("nan")])
+def test_tau_must_be_positive(tau):
+    with pytest.raises(ValueError, match="tau must be positive"):
+        smooth_gate.gate_weight(torch.rand(1, 3, 16, 16), torch.ones(1, 1, 16, 16), tau)
+
+
+def test_calibration_reproduces_tau():
+    """TAU is the best value of the calibration grid on the training photographs."""
+    rows = smooth_gate.calibrate()
+    best = max((r for r in rows if r["tau"] is not None), key=lambda r: r["mean"])
+    assert best["tau"] == smooth_gate.TAU
+    no_gate = next(r for r in rows if r["tau"] is None)
+    assert best["mean"] > no_gate["mean"]
+
+
+def test_inpaint_gates_by_default_and_not_with_gate_false():
+    """On a smooth curved photograph-sized picture the default (gated) fill is far closer to
+    the truth than the network's own, and ``gate=False`` returns the network's own."""
+    from pconv_torch import inpaint
+
+    truth = curved_images(96, 1)[0].transpose(1, 2, 0)
+    image = (truth * 255).round().astype(np.uint8)
+    hole = np.zeros((96, 96), bool)
+    hole[30:60, 36:66] = True
+    err = {}
+    for gate in (True, False):
+        out = inpaint(image, hole, gate=gate, blend=None)
+        err[gate] = np.abs(out.astype(float) - image)[hole].mean()
+    assert err[True] < 0.6 and err[True] < err[False] / 3
+    assert np.array_equal(inpaint(image, hole, blend=None), inpaint(image, hole, gate=True,
+                                                                     blend=None))
