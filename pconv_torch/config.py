@@ -286,7 +286,7 @@ _CPU = TrainConfig(
     phase1_iters=6000, phase2_iters=500, phase3_iters=1500,
     lr_g=5e-4, lr_d=2e-4, betas=(0.9, 0.999), lr_decay=0.3, ema=0.998, residual=True,
     standardise=True, procedural=0.5, uniform_leaves=0.5, jitter=0.1, cpu_amp=True, eval_every=500,
-    log_every=25, sample_every=500, checkpoint_every=500, balance=0.5, base="mixed")
+    log_every=25, sample_every=500, checkpoint_every=500, balance=0.5)
 
 PRESETS: dict[str, TrainConfig] = {
     # For tests and notebooks in CI: 32x32, 1/8 width, a handful of iterations.
@@ -309,10 +309,10 @@ PRESETS: dict[str, TrainConfig] = {
         log_every=10, sample_every=100, checkpoint_every=200, tensorboard=False),
     # The 128x128 shipped model (pconv_torch.shipped, "full_128"), for a CUDA GPU: the cpu
     # recipe at twice the side, batch 32, data prepared by 6 worker processes.
-    # (cpu_amp off: on CUDA ``amp`` applies; trained before standardise, balance and the
-    # mixed base were measured)
+    # (cpu_amp off: on CUDA ``amp`` applies; trained before standardise and balance were
+    # measured)
     "gpu": dataclasses.replace(
-        _CPU, standardise=False, balance=0.0, base="harmonic", image_size=128, batch_size=32, phase1_iters=3000,
+        _CPU, standardise=False, balance=0.0, image_size=128, batch_size=32, phase1_iters=3000,
         phase2_iters=250, phase3_iters=750, cpu_amp=False, num_workers=6, eval_every=1000,
         log_every=50, sample_every=1000, checkpoint_every=1000, tensorboard=False),
     # The poster's schedule at 128x128 and full width, for a GPU; 8 loader processes keep the
