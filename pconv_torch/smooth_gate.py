@@ -39,13 +39,15 @@ import torch.nn.functional as F
 
 from .harmonic import BIHARMONIC_STENCIL, biharmonic_fill, harmonic_fill
 
-__all__ = ["TAU", "RADIUS", "ANALYSIS_SIDE", "CALIBRATION_TAUS", "texture_energy",
+__all__ = ["TAU", "RADIUS", "ANALYSIS_SIDE", "CALIBRATION_TAUS",
+           "CONSTANT_SHARES", "texture_energy",
            "gate_weight", "gated_fill", "calibrate"]
 
 TAU = 3e-3  # energy at which the network and the biharmonic fill count equally (calibrate())
 RADIUS = 4  # the energy is averaged over a (2 * RADIUS + 1)^2 box of known pixels
 ANALYSIS_SIDE = 64  # shorter side at which the energy is measured
 CALIBRATION_TAUS = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # the grid calibrate() searched
+CONSTANT_SHARES = (0.5, 0.7, 0.85)  # constant mixes calibrate() scores beside the gate
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -112,11 +114,15 @@ def gated_fill(fill: torch.Tensor, image: torch.Tensor, mask: torch.Tensor,
     return fill.float() * weight + smooth * (1 - weight)
 
 
-def calibrate(model: str = "full", taus=CALIBRATION_TAUS, n: int = 160, seed: int = 7) -> list[dict]:
+def calibrate(model: str = "full", taus=CALIBRATION_TAUS, shares=CONSTANT_SHARES, n: int = 160,
+              seed: int = 7) -> list[dict]:
     """Mean hole PSNR (dB) of the shipped ``model`` gated with each ``tau``, on ``n`` crops of
     the training photographs (``EmbeddedPhotos("train", 64)``, no dead leaves, seed ``seed``)
-    with the fixed masks of each family (seed 99). One row per tau (None: the model alone),
-    with ``center``, ``rect`` and their ``mean``."""
+    with the fixed masks of each family (seed 99), beside the model alone and constant mixes
+    ``share * model + (1 - share) * biharmonic`` (the same share at every pixel).
+
+    Returns one row per setting: ``tau`` (None for the others), ``share`` (1.0 for the model
+    alone, None for a gate), ``center``, ``rect`` and their ``mean``."""
     from . import evaluate as ev
     from .data import EmbeddedPhotos
     from .masks import eval_mask_set
@@ -126,18 +132,23 @@ def calibrate(model: str = "full", taus=CALIBRATION_TAUS, n: int = 160, seed: in
     data = EmbeddedPhotos("train", size=64, length=n, seed=seed)
     images = torch.stack([data[i] for i in range(n)])
     net = generator_method(pretrained(model))
+    settings = [(None, 1.0)] + [(None, s) for s in shares] + [(t, None) for t in taus]
     scores: dict = {}
     for family in ("center", "rect"):
         masks = eval_mask_set(family, n=n, size=64, seed=99)
         x = images * masks
         fill = net(x, masks)
         smooth, energy = biharmonic_fill(x, masks), texture_energy(x, masks)
-        for tau in (None, *taus):
-            w = 1.0 if tau is None else torch.where(torch.isinf(energy), 1.0, energy / (energy + tau))
+        for tau, share in settings:
+            w = share if tau is None else torch.where(torch.isinf(energy), 1.0, energy / (energy + tau))
             out = (fill * w + smooth * (1 - w)) * (1 - masks) + images * masks
-            scores[tau, family] = float(np.nanmean(ev.psnr(out, images, masks, max_db=ev.PSNR_CAP)))
-    return [{"tau": tau, "center": scores[tau, "center"], "rect": scores[tau, "rect"],
-             "mean": (scores[tau, "center"] + scores[tau, "rect"]) / 2} for tau in (None, *taus)]
+            scores[tau, share, family] = float(np.nanmean(ev.psnr(out, images, masks,
+                                                                  max_db=ev.PSNR_CAP)))
+    rows = []
+    for tau, share in settings:
+        c, r = scores[tau, share, "center"], scores[tau, share, "rect"]
+        rows.append({"tau": tau, "share": share, "center": c, "rect": r, "mean": (c + r) / 2})
+    return rows
 
 
 def main(argv=None) -> int:
@@ -147,10 +158,16 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     rows = calibrate(args.model)
     best = max((r for r in rows if r["tau"] is not None), key=lambda r: r["mean"])
-    print(f"`{args.model}` gated, hole PSNR (dB) on 160 crops of the training photographs:\n")
-    print("| tau | center | rect | mean |\n|---|---:|---:|---:|")
+    print(f"`{args.model}` and the biharmonic fill, hole PSNR (dB) on 160 crops of the training "
+          f"photographs (64x64):\n")
+    print("| mix | center | rect | mean |\n|---|---:|---:|---:|")
     for r in rows:
-        name = "(no gate)" if r["tau"] is None else f"{r['tau']:g}"
+        if r["tau"] is not None:
+            name = f"gate, tau = {r['tau']:g}"
+        elif r["share"] == 1.0:
+            name = f"`{args.model}` alone"
+        else:
+            name = f"constant, w = {r['share']:g}"
         print(f"| {name} | {r['center']:.2f} | {r['rect']:.2f} | {r['mean']:.2f} |")
     print(f"\nbest tau: {best['tau']:g} (TAU = {TAU:g})")
     return 0
