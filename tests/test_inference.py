@@ -324,7 +324,8 @@ SIZES = [(300, 1200), (1200, 300), (128, 96), (480, 640), (40, 40), (24, 100)]
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_every_hole_pixel_is_filled_whatever_the_holes_shape(h, w, shape):
     """No hole pixel keeps its input value (255, which neither the fill nor a blend of the
-    known pixels can give), with and without blending; known pixels stay as they were."""
+    known pixels can give), with and without blending and the gate; known pixels stay as they
+    were."""
     hole = SHAPES[shape](h, w)
     rng = np.random.default_rng(0)
     image = rng.integers(0, 100, (h, w, 3), dtype=np.uint8)
@@ -334,10 +335,11 @@ def test_every_hole_pixel_is_filled_whatever_the_holes_shape(h, w, shape):
         assert 0 <= top <= h - side and 0 <= left <= w - side
         covered[top:top + side, left:left + side] = True
     assert covered[hole].all()
-    plain = inference.inpaint(image, hole, model=_ConstantGenerator(), blend=None)
+    plain = inference.inpaint(image, hole, model=_ConstantGenerator(), blend=None, gate=False)
     assert (plain[hole] == 64).all()  # exactly the fill, everywhere in the hole
+    gated = inference.inpaint(image, hole, model=_ConstantGenerator(), blend=None)
     blended = inference.inpaint(image, hole, model=_ConstantGenerator())
-    for out in (plain, blended):
+    for out in (plain, gated, blended):
         assert np.array_equal(out[~hole], image[~hole])
         assert not (out[hole] == 255).any()
 
