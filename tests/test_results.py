@@ -25,8 +25,10 @@ def test_native_table_scores_inpaint_on_the_heldout_photographs_at_their_size():
     rows = results.native_table(names=("full",), classical=("mean fill", "harmonic fill"),
                                 sides=(24, 48), per_side=1)
     by = {(r["side"], r["method"]): r for r in rows}
-    assert set(by) == {(s, m) for s in (24, 48, None) for m in ("full", "mean fill", "harmonic fill")}
+    names = ("full", "full, no gate", "mean fill", "harmonic fill")
+    assert set(by) == {(s, m) for s in (24, 48, None) for m in names}
     assert by[(24, "full")]["n"] == 6 and by[(None, "full")]["n"] == 12  # six photographs
+    assert by[(None, "full")]["psnr_hole"] != by[(None, "full, no gate")]["psnr_hole"]
     # on photographs the harmonic fill (at their own, odd, sizes) is far ahead of a flat colour
     assert by[(None, "harmonic fill")]["psnr_hole"] > by[(None, "mean fill")]["psnr_hole"] + 3
     table = results.format_native(rows)
