@@ -45,13 +45,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["harmonic_fill", "biharmonic_fill", "mixed_fill", "base_fill", "pyramid_padding",
-           "ITERATIONS", "BASES", "CG_COARSE", "CG_FINE", "BIHARMONIC_STENCIL"]
+__all__ = ["harmonic_fill", "biharmonic_fill", "mixed_fill", "base_fill", "bounded_fill",
+           "pyramid_padding", "ITERATIONS", "BASES", "CG_COARSE", "CG_FINE", "BIHARMONIC_STENCIL",
+           "FILL_MAX_SIDE"]
 
 ITERATIONS = 32  # Jacobi sweeps per pyramid level
 CG_COARSE = 6  # biharmonic: conjugate-gradient steps per pixel of a coarse level's side (<= 32)
 CG_FINE = 16  # biharmonic: conjugate-gradient steps at the finest level
 BASES = ("harmonic", "biharmonic", "mixed")  # the fills a residual generator can correct
+FILL_MAX_SIDE = 1024  # bounded_fill: larger pictures are filled at reduced resolution
 
 # The discrete biharmonic operator, the 5-point Laplacian applied twice: (5, 5)
 BIHARMONIC_STENCIL = ((0, 0, 1, 0, 0), (0, 2, -8, 2, 0), (1, -8, 20, -8, 1), (0, 2, -8, 2, 0),
@@ -124,6 +126,30 @@ def _pull_biharmonic(levels, fill, fine_steps):
 def mixed_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The mean of :func:`harmonic_fill` and :func:`biharmonic_fill`: (N, C, H, W), as they."""
     return 0.5 * (harmonic_fill(image, mask) + biharmonic_fill(image, mask))
+
+
+@torch.no_grad()
+def bounded_fill(fill, image: torch.Tensor, mask: torch.Tensor,
+                 max_side: int = FILL_MAX_SIDE) -> torch.Tensor:
+    """``fill(image, mask)`` (one of the fills above) with its memory bounded: a picture whose
+    longer side exceeds ``max_side`` is filled at a resolution reduced by the smallest integer
+    factor that brings it under, each reduced pixel the mean of the known pixels under it (known
+    if any is), and the fill enlarged back (bilinear). Smooth fills lose little by it; the
+    known pixels are returned as given.
+
+    Args: image (N, C, H, W), mask (N, 1, H, W) 1 = known. Returns (N, C, H, W) float32.
+    """
+    h, w = image.shape[-2:]
+    factor = -(-max(h, w) // max_side)
+    if factor <= 1:
+        return fill(image, mask)
+    image, mask = image.float(), mask.float()
+    size = (-(-h // factor), -(-w // factor))
+    known = F.adaptive_avg_pool2d(mask, size)
+    small = F.adaptive_avg_pool2d(image * mask, size) / known.clamp_min(1e-12)
+    filled = fill(small, (known > 0).float())
+    filled = F.interpolate(filled, size=(h, w), mode="bilinear", align_corners=False)
+    return image * mask + filled * (1 - mask)
 
 
 def base_fill(base: str):

@@ -58,6 +58,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .blend import poisson_blend
+from .harmonic import bounded_fill
 from .smooth_gate import gated_fill
 
 __all__ = ["inpaint", "read_image", "resolve_model", "fill_checked", "fill_holes",
@@ -400,7 +401,8 @@ def _fill_windows(generator, out, hole, scale, device, blend, gate) -> np.ndarra
 
 def _enlarged_correction(generator, g, small, small_valid, win, win_hole, device):
     """A residual generator's fill of a window larger than its scale: its base fill at the
-    window's resolution plus its correction in logit space, enlarged (bilinear) from the small
+    window's resolution (at most :data:`~pconv_torch.harmonic.FILL_MAX_SIDE`,
+    :func:`~pconv_torch.harmonic.bounded_fill`) plus its correction in logit space, enlarged (bilinear) from the small
     window, where it is zero outside the small hole.
 
     Args: g (1, 3, S, S) the generator's output on ``small`` (1, 3, S, S) with mask
@@ -413,7 +415,7 @@ def _enlarged_correction(generator, g, small, small_valid, win, win_hole, device
     base_small = generator.base_fill(small.to(device), small_valid.to(device)).cpu()
     z = (logit_of(g) - logit_of(base_small)) * (1 - small_valid)
     z = F.interpolate(z, size=win.shape[-2:], mode="bilinear", align_corners=False)
-    base = generator.base_fill(win.to(device), (1 - win_hole).to(device)).cpu()
+    base = bounded_fill(generator.base_fill, win.to(device), (1 - win_hole).to(device)).cpu()
     return torch.sigmoid(logit_of(base) + z)
 
 

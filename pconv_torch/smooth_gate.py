@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .harmonic import BIHARMONIC_STENCIL, biharmonic_fill, harmonic_fill
+from .harmonic import BIHARMONIC_STENCIL, biharmonic_fill, bounded_fill, harmonic_fill
 
 __all__ = ["TAU", "RADIUS", "ANALYSIS_SIDE", "CALIBRATION_TAUS",
            "CONSTANT_SHARES", "texture_energy",
@@ -104,13 +104,15 @@ def gate_weight(image: torch.Tensor, mask: torch.Tensor, tau: float = TAU) -> to
 def gated_fill(fill: torch.Tensor, image: torch.Tensor, mask: torch.Tensor,
                tau: float = TAU) -> torch.Tensor:
     """``fill`` (a network's, (N, 3, H, W)) where the surroundings are textured, the
-    biharmonic fill of ``image`` where they are smooth; known pixels are ``fill``'s.
+    biharmonic fill of ``image`` where they are smooth (at reduced resolution for a picture
+    larger than :data:`pconv_torch.harmonic.FILL_MAX_SIDE`, :func:`~pconv_torch.harmonic.bounded_fill`);
+    known pixels are ``fill``'s.
 
     Args: fill, image (N, 3, H, W); mask (N, 1, H, W) 1 = known.
     Returns: (N, 3, H, W) float32.
     """
     weight = gate_weight(image, mask, tau)
-    smooth = biharmonic_fill(image.float(), mask.float())
+    smooth = bounded_fill(biharmonic_fill, image.float(), mask.float())
     return fill.float() * weight + smooth * (1 - weight)
 
 
