@@ -13,7 +13,7 @@ where ``e`` estimates how much fine structure surrounds that pixel (:func:`textu
    stencil (the 5-point Laplacian applied twice), which is zero on any quadratic shading: a
    flat colour, a linear gradient or a curved one; squared, at the known pixels whose whole
    5x5 stencil is known;
-2. averaged over the such pixels in a box of ``2 * RADIUS + 1`` pixels around each pixel;
+2. averaged over such pixels in a box of ``2 * RADIUS + 1`` pixels around each pixel;
 3. carried into the hole by the harmonic fill (:func:`pconv_torch.harmonic.harmonic_fill`):
    each hole pixel gets a smooth average of the energies around the hole, the nearer ones
    counting more, so one hole can be smooth at one end and textured at the other.
@@ -39,9 +39,8 @@ import torch.nn.functional as F
 
 from .harmonic import BIHARMONIC_STENCIL, biharmonic_fill, bounded_fill, harmonic_fill
 
-__all__ = ["TAU", "RADIUS", "ANALYSIS_SIDE", "CALIBRATION_TAUS",
-           "CONSTANT_SHARES", "texture_energy",
-           "gate_weight", "gated_fill", "calibrate"]
+__all__ = ["TAU", "RADIUS", "ANALYSIS_SIDE", "CALIBRATION_TAUS", "CONSTANT_SHARES",
+           "texture_energy", "gate_weight", "gated_fill", "calibrate"]
 
 TAU = 3e-3  # energy at which the network and the biharmonic fill count equally (calibrate())
 RADIUS = 4  # the energy is averaged over a (2 * RADIUS + 1)^2 box of known pixels
