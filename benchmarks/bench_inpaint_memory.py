@@ -8,9 +8,10 @@ Usage::
 A synthetic photograph of ``width`` x ``height`` pixels (an embedded test photograph enlarged,
 24 megapixels by default) and a mask with three holes of different shapes (a 120-pixel square,
 a 400 x 260 rectangle and a thin 40 x 700 stroke; with ``--square SIDE``, one square hole of
-that side instead, its corner at a quarter of the height and a third of the width) are written to a temporary folder as PNG
-files. Two commands then run, each in a fresh Python process, and the peak resident memory of
-each (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` of that process alone) is printed:
+that side instead, its corner at a quarter of the height and a third of the width) are written
+to a temporary folder as PNG files. Three commands then run, each in a fresh Python process,
+and the peak resident memory of each (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` of
+that process alone) is printed:
 
 * ``baseline``: read the photograph and the mask into arrays and write the photograph back
   (what any tool that edits the file must hold);

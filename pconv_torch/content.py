@@ -37,9 +37,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["KINDS", "SMOOTH_P95", "TEXTURE_RATIO", "ANALYSIS_SIZE", "hole_gradients",
+__all__ = ["LUMA", "KINDS", "SMOOTH_P95", "TEXTURE_RATIO", "ANALYSIS_SIZE", "hole_gradients",
            "content_kinds", "soft_crops"]
 
+LUMA = (0.299, 0.587, 0.114)  # luminance weights of R, G, B (ITU-R 601, as PIL's convert("L"))
 KINDS = ("smooth", "textured", "edges")
 SMOOTH_P95 = 0.02
 TEXTURE_RATIO = 0.25
@@ -73,7 +74,7 @@ def hole_gradients(images, masks) -> dict:
         raise ValueError(f"need images (N, 3, H, W) and masks (N, 1, H, W), got {x.shape}, {m.shape}")
     if x.shape[-1] != ANALYSIS_SIZE:
         x, m = _pool(x, ANALYSIS_SIZE), _pool(m, ANALYSIS_SIZE)
-    y = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+    y = sum(c * x[:, i] for i, c in enumerate(LUMA))
     gy, gx = np.gradient(y, axis=(1, 2))
     g = np.hypot(gx, gy)
     hole = m[:, 0] < 0.5

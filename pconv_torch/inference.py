@@ -58,6 +58,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .blend import poisson_blend
+from .content import LUMA
 from .harmonic import bounded_fill
 from .smooth_gate import gated_fill
 
@@ -65,7 +66,7 @@ __all__ = ["inpaint", "read_image", "resolve_model", "fill_checked", "fill_holes
            "context_windows", "poisson_blend", "check_device"]
 
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, as PIL's convert("L")
+_LUMA = np.array(LUMA, np.float32)
 _SAME_MODES = ("L", "LA", "RGB", "RGBA")  # kept as they are, 8 bits per channel
 _EXPANDED_MODES = {"1": "L", "P": "RGB", "PA": "RGBA"}  # expanded losslessly
 
@@ -401,9 +402,9 @@ def _fill_windows(generator, out, hole, scale, device, blend, gate) -> np.ndarra
 
 def _enlarged_correction(generator, g, small, small_valid, win, win_hole, device):
     """A residual generator's fill of a window larger than its scale: its base fill at the
-    window's resolution (at most :data:`~pconv_torch.harmonic.FILL_MAX_SIDE`,
-    :func:`~pconv_torch.harmonic.bounded_fill`) plus its correction in logit space, enlarged (bilinear) from the small
-    window, where it is zero outside the small hole.
+    window's resolution (at most :data:`~pconv_torch.harmonic.FILL_MAX_SIDE` pixels a side,
+    :func:`~pconv_torch.harmonic.bounded_fill`) plus its correction in logit space, enlarged
+    (bilinear) from the small window, where it is zero outside the small hole.
 
     Args: g (1, 3, S, S) the generator's output on ``small`` (1, 3, S, S) with mask
         ``small_valid`` (1, 1, S, S); win (1, 3, L, L) the window, win_hole (1, 1, L, L) its

@@ -103,7 +103,8 @@ def windowed_method(generator, scale: int, blend: bool = False, gate: bool = Fal
     def run(x, m):
         return torch.stack([torch.from_numpy(fill_holes(
             generator, xi.permute(1, 2, 0).numpy(), hole_of(mi[0]), scale,
-            blend="poisson" if blend else None, gate=gate)).permute(2, 0, 1) for xi, mi in zip(x, m)])
+            blend="poisson" if blend else None, gate=gate)).permute(2, 0, 1)
+            for xi, mi in zip(x, m)])
     return run
 
 

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .content import LUMA
 from .harmonic import BIHARMONIC_STENCIL, biharmonic_fill, bounded_fill, harmonic_fill
 
 __all__ = ["TAU", "RADIUS", "ANALYSIS_SIDE", "CALIBRATION_TAUS", "CONSTANT_SHARES",
@@ -47,7 +48,6 @@ RADIUS = 4  # the energy is averaged over a (2 * RADIUS + 1)^2 box of known pixe
 ANALYSIS_SIDE = 64  # shorter side at which the energy is measured
 CALIBRATION_TAUS = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # the grid calibrate() searched
 CONSTANT_SHARES = (0.5, 0.7, 0.85)  # constant mixes calibrate() scores beside the gate
-_LUMA = (0.299, 0.587, 0.114)
 
 
 @torch.no_grad()
@@ -60,7 +60,7 @@ def texture_energy(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     neighbourhood (the gate then keeps the network's fill).
     """
     image, mask = image.float(), mask.float()
-    luma = sum(c * image[:, i:i + 1] for i, c in enumerate(_LUMA))
+    luma = sum(c * image[:, i:i + 1] for i, c in enumerate(LUMA))
     stencil = torch.tensor(BIHARMONIC_STENCIL, dtype=torch.float32)[None, None]
     response = F.conv2d(F.pad(luma, (2,) * 4, mode="replicate"), stencil)
     known5 = F.conv2d(F.pad(mask, (2,) * 4, mode="replicate"), torch.ones(1, 1, 5, 5)) > 24.5
@@ -92,11 +92,15 @@ def gate_weight(image: torch.Tensor, mask: torch.Tensor, tau: float = TAU) -> to
         size = (max(1, round(h / factor)), max(1, round(w / factor)))
         image = F.interpolate(image.float(), size=size, mode="area")
         mask = (F.interpolate(mask.float(), size=size, mode="area") >= 1 - 1e-6).float()
-    energy = texture_energy(image, mask)
-    weight = torch.where(torch.isinf(energy), torch.ones_like(energy), energy / (energy + tau))
+    weight = _share(texture_energy(image, mask), tau)
     if weight.shape[-2:] != (h, w):
         weight = F.interpolate(weight, size=(h, w), mode="bilinear", align_corners=False)
     return weight
+
+
+def _share(energy: torch.Tensor, tau: float) -> torch.Tensor:
+    """``e / (e + tau)``, and 1 where the energy is ``inf`` (nothing measured)."""
+    return torch.where(torch.isinf(energy), torch.ones_like(energy), energy / (energy + tau))
 
 
 @torch.no_grad()
@@ -104,8 +108,8 @@ def gated_fill(fill: torch.Tensor, image: torch.Tensor, mask: torch.Tensor,
                tau: float = TAU) -> torch.Tensor:
     """``fill`` (a network's, (N, 3, H, W)) where the surroundings are textured, the
     biharmonic fill of ``image`` where they are smooth (at reduced resolution for a picture
-    larger than :data:`pconv_torch.harmonic.FILL_MAX_SIDE`, :func:`~pconv_torch.harmonic.bounded_fill`);
-    known pixels are ``fill``'s.
+    larger than :data:`pconv_torch.harmonic.FILL_MAX_SIDE`,
+    :func:`~pconv_torch.harmonic.bounded_fill`); known pixels are ``fill``'s.
 
     Args: fill, image (N, 3, H, W); mask (N, 1, H, W) 1 = known.
     Returns: (N, 3, H, W) float32.
@@ -141,7 +145,7 @@ def calibrate(model: str = "full", taus=CALIBRATION_TAUS, shares=CONSTANT_SHARES
         fill = net(x, masks)
         smooth, energy = biharmonic_fill(x, masks), texture_energy(x, masks)
         for tau, share in settings:
-            w = share if tau is None else torch.where(torch.isinf(energy), 1.0, energy / (energy + tau))
+            w = share if tau is None else _share(energy, tau)
             out = (fill * w + smooth * (1 - w)) * (1 - masks) + images * masks
             scores[tau, share, family] = float(np.nanmean(ev.psnr(out, images, masks,
                                                                   max_db=ev.PSNR_CAP)))
