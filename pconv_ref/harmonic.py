@@ -14,8 +14,9 @@ bit length of the shorter side, so that the pyramid halves down to a few pixels.
 The biharmonic fill solves ``Laplacian(Laplacian(u)) = 0`` in the hole (13-point stencil,
 image border replicated) on the same pyramid: from the coarsest level up, pixels covering any
 known pixel are held at those pixels' mean, the others start from the upsampled coarser fill
-and take ``CG_COARSE * min(32, side)`` conjugate-gradient steps (``CG_FINE`` at the finest
-level), per image and channel (near texture, short of the exact solution: see
+plus the harmonic fill of its mismatch with the held pixels, and take
+``CG_COARSE * min(32, side)`` conjugate-gradient steps (``CG_FINE`` at the finest level), per
+image and channel (near texture, short of the exact solution: see
 ``pconv_torch.harmonic``).
 
 Shapes: image (N, C, H, W), mask (N, 1, H, W), 1 = known, 0 = hole.
@@ -107,7 +108,9 @@ def biharmonic_fill(image, mask, fine_steps=CG_FINE):
     for i, (v, w) in enumerate(reversed(levels)):
         fill = _up2_axis(_up2_axis(fill, 2), 3)
         held = (w > 0).astype(np.float64)
-        fill = held * (v / np.maximum(w, 1e-12)) + (1 - held) * fill
+        known = v / np.maximum(w, 1e-12)
+        fill = fill + harmonic_fill(held * (known - fill), held)
+        fill = held * known + (1 - held) * fill
         steps = fine_steps if i == len(levels) - 1 else CG_COARSE * min(32, min(v.shape[-2:]))
         fill = _conjugate_gradients(fill, 1 - held, steps)
     return fill[..., :height, :width]

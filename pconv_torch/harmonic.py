@@ -27,11 +27,14 @@ reproduces a quadratic shading exactly where the harmonic fill leaves a flat pla
 13-point stencil (20 at the centre, -8 at the four neighbours, 2 at the diagonals, 1 two pixels
 away) is solved on the same pyramid: at each level, from the coarsest up, the pixels that
 cover any known pixel are held at the mean of those known pixels, the others start from the
-upsampled coarser fill and are relaxed by conjugate gradients (per image and channel),
+upsampled coarser fill, corrected by the harmonic fill of its mismatch with the held pixels
+(a block mean is not the value at the block's centre: on a curved shading each level is off
+by a smooth offset that conjugate gradients would remove only slowly), and are relaxed by
+conjugate gradients (per image and channel),
 ``CG_COARSE`` steps per pixel of the level's shorter side (up to 32 pixels) and
 ``CG_FINE`` steps at the finest level, where only the hole is free (the image border
 replicated, as for the harmonic fill). On smooth shading that is the exact solution (a
-quadratic to a fraction of an 8-bit level). Beside texture the exact solution ripples with the
+quadratic in a centred hole to a ten-thousandth of an 8-bit level). Beside texture the exact solution ripples with the
 border's ups and downs; the default steps stop short of it and give a smoother fill. Given
 enough steps (``fine_steps``) the fill is the exact solution, the one scikit-image's
 ``inpaint_biharmonic`` computes (which then clips each channel to its known range).
@@ -108,14 +111,17 @@ def _on_pyramid(image, mask, pull):
 
 
 def _pull_biharmonic(levels, fill, fine_steps):
-    """From the coarsest level up: upsample the fill, hold the pixels that cover a known one at
-    their known mean, conjugate gradients on the others (see the module docstring)."""
+    """From the coarsest level up: upsample the fill, correct it by the harmonic fill of its
+    mismatch with the pixels that cover a known one, hold those at their known mean, conjugate
+    gradients on the others (see the module docstring)."""
     c = fill.shape[1]
     stencil = fill.new_tensor(BIHARMONIC_STENCIL).expand(c, 1, 5, 5)
     for i, (v, w) in enumerate(reversed(levels)):
-        fill = F.interpolate(fill, size=v.shape[-2:], mode="bilinear", align_corners=False)
         held = (w > 0).to(fill.dtype)  # at the finest level: the mask itself
-        fill = held * (v / w.clamp(min=1e-12)) + (1 - held) * fill
+        known = v / w.clamp(min=1e-12)
+        fill = F.interpolate(fill, size=v.shape[-2:], mode="bilinear", align_corners=False)
+        fill = fill + harmonic_fill(held * (known - fill), held)
+        fill = held * known + (1 - held) * fill
         finest = i == len(levels) - 1
         steps = fine_steps if finest else CG_COARSE * min(32, min(v.shape[-2:]))
         fill = _conjugate_gradients(fill, 1 - held, stencil, steps)

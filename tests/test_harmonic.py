@@ -35,11 +35,13 @@ def test_flat_colours_and_linear_gradients_are_filled_exactly(kind, base):
 
 def test_only_the_biharmonic_fill_follows_a_curved_shading():
     """A quadratic shading solves the biharmonic equation, not the harmonic one: the
-    biharmonic fill reproduces it, the harmonic fill leaves a plateau, the mix is between."""
+    biharmonic fill reproduces it, the harmonic fill leaves a plateau, the mix is between.
+    Exactly: each pyramid level's start is corrected for the offset of block means on a curved
+    shading (without that correction 16 fine steps leave 0.14 of a level)."""
     image = torch.from_numpy(curved_images(64, 4)).double()
     mask = centered_square_mask(64)[None].double().expand(4, -1, -1, -1)
     worst = {b: (base_fill(b)(image * mask, mask) - image).abs().max().item() * 255 for b in BASES}
-    assert worst["biharmonic"] < 0.5  # 8-bit levels
+    assert worst["biharmonic"] < 1e-3  # 8-bit levels
     assert worst["harmonic"] > 10
     assert worst["biharmonic"] < worst["mixed"] < worst["harmonic"]
 
