@@ -120,3 +120,40 @@ def test_inpaint_gates_by_default_and_not_with_gate_false():
     assert err[True] < 0.6 and err[True] < err[False] / 3
     assert np.array_equal(inpaint(image, hole, blend=None), inpaint(image, hole, gate=True,
                                                                      blend=None))
+
+
+def test_numpy_reference_uses_the_same_constants():
+    from pconv_ref import smooth_gate as ref
+    from pconv_torch.content import LUMA
+
+    assert (ref.TAU, ref.RADIUS, ref.ANALYSIS_SIDE) == (
+        smooth_gate.TAU, smooth_gate.RADIUS, smooth_gate.ANALYSIS_SIDE)
+    assert ref.LUMA == LUMA
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (96, 80), (40, 52), (128, 128), (150, 97)])
+def test_numpy_reference_computes_the_same_gate(shape):
+    """pconv_ref.smooth_gate (float64) gives pconv_torch.smooth_gate's weights and gated fill
+    (float32) on held-out photographs with rectangular holes, at the analysis side, below it
+    and reduced to it (whole and fractional factors); the second image's mask leaves no known
+    5x5 neighbourhood, so its weight is 1 everywhere."""
+    from pconv_ref import smooth_gate as ref
+    from pconv_torch.evaluate import default_test_set
+
+    images, _ = default_test_set(None, "center", size=128)
+    images = F.interpolate(images[[3, 40, 77]], size=shape, mode="bilinear", align_corners=False)
+    h, w = shape
+    masks = torch.ones(3, 1, h, w)
+    masks[0, :, h // 5:h // 2, w // 4:3 * w // 4] = 0
+    masks[1] = 0
+    masks[1, :, ::3, ::3] = 1  # single known pixels: no known 5x5 neighbourhood
+    masks[2, :, h // 3:, :w // 3] = 0  # a hole at the image's border
+    x = images.clamp(0, 1) * masks
+    fill = torch.rand(images.shape, generator=torch.Generator().manual_seed(1))
+    want_w = ref.gate_weight(x.double().numpy(), masks.double().numpy())
+    got_w = smooth_gate.gate_weight(x, masks).numpy()
+    np.testing.assert_allclose(got_w, want_w, rtol=0, atol=2e-4)
+    assert np.allclose(want_w[1], 1.0) and want_w[[0, 2]].min() < 0.5  # both branches taken
+    want = ref.gated_fill(fill.double().numpy(), x.double().numpy(), masks.double().numpy())
+    got = smooth_gate.gated_fill(fill, x, masks).numpy()
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-4)
