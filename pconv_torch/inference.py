@@ -394,8 +394,9 @@ def _fill_windows(generator, out, hole, scale, device, blend, gate) -> np.ndarra
         if blend == "poisson":
             fill = poisson_blend(fill, out[top:top + side, left:left + side], region)
         if gate:
-            fill = gated_fill(torch.from_numpy(np.ascontiguousarray(fill.transpose(2, 0, 1)))[None],
-                              win, 1 - win_hole).clamp(0, 1)[0].numpy().transpose(1, 2, 0)
+            fill = torch.from_numpy(np.ascontiguousarray(fill.transpose(2, 0, 1)))[None]
+            fill = gated_fill(fill.to(device), win.to(device), (1 - win_hole).to(device))
+            fill = fill.clamp(0, 1)[0].cpu().numpy().transpose(1, 2, 0)  # on the generator's device
         out[top:top + side, left:left + side][region] = fill[region]
     return out
 

@@ -73,7 +73,7 @@ def generator_method(generator, device="cpu", *, multiple: int = 1, blend: bool 
         if gate:
             from .smooth_gate import gated_fill
 
-            out = gated_fill(out, x.cpu(), m.cpu()).clamp(0, 1)
+            out = gated_fill(out.to(device), x.to(device), m.to(device)).clamp(0, 1).cpu()
         return out
 
     return run

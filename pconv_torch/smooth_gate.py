@@ -26,7 +26,8 @@ known 5x5 neighbourhood gets ``w = 1`` (the network alone).
 crops of the *training* photographs with the shipped ``full`` model: the value of a coarse grid
 with the best mean hole PSNR over both mask families. The held-out crops played no part.
 
-Shapes: images (N, 3, H, W) in [0, 1], masks (N, 1, H, W) with 1 = known, 0 = hole.
+Shapes: images (N, 3, H, W) in [0, 1], masks (N, 1, H, W) with 1 = known, 0 = hole; computed on
+the tensors' device (``inpaint`` runs it where the generator runs).
 """
 
 from __future__ import annotations
@@ -61,11 +62,11 @@ def texture_energy(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """
     image, mask = image.float(), mask.float()
     luma = sum(c * image[:, i:i + 1] for i, c in enumerate(LUMA))
-    stencil = torch.tensor(BIHARMONIC_STENCIL, dtype=torch.float32)[None, None]
+    stencil = luma.new_tensor(BIHARMONIC_STENCIL)[None, None]
     response = F.conv2d(F.pad(luma, (2,) * 4, mode="replicate"), stencil)
-    known5 = F.conv2d(F.pad(mask, (2,) * 4, mode="replicate"), torch.ones(1, 1, 5, 5)) > 24.5
+    known5 = F.conv2d(F.pad(mask, (2,) * 4, mode="replicate"), mask.new_ones(1, 1, 5, 5)) > 24.5
     energy = response ** 2 * known5
-    box = torch.ones(1, 1, 2 * RADIUS + 1, 2 * RADIUS + 1)
+    box = mask.new_ones(1, 1, 2 * RADIUS + 1, 2 * RADIUS + 1)
     total = F.conv2d(F.pad(energy, (RADIUS,) * 4, mode="replicate"), box)
     count = F.conv2d(F.pad(known5.float(), (RADIUS,) * 4, mode="replicate"), box)
     local, measured = total / count.clamp_min(1.0), (count > 0.5).float()

@@ -22,7 +22,7 @@ BUDGET="${BUDGET:-570}"
 DEVICE=cuda
 # the CUDA tests, most important first (-x stops at the first failure)
 TESTS="tests/test_static_step.py tests/test_cross_networks.py tests/test_torch_partial_conv.py
-       tests/test_training.py tests/test_cross.py"
+       tests/test_training.py tests/test_cross.py tests/test_smooth_gate.py"
 BENCH=(--limit --device cuda --presets gpu,paper --modes eager,static,cuda_graph --rounds 3)
 # compiling takes a minute or more per network: timed on the paper networks alone, afterwards
 BENCH_COMPILE=(--limit --device cuda --presets paper --harmonic no --modes eager,compile --rounds 3)

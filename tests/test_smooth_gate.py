@@ -132,11 +132,11 @@ def test_numpy_reference_uses_the_same_constants():
 
 
 @pytest.mark.parametrize("shape", [(64, 64), (96, 80), (40, 52), (128, 128), (150, 97)])
-def test_numpy_reference_computes_the_same_gate(shape):
+def test_numpy_reference_computes_the_same_gate(shape, torch_device):
     """pconv_ref.smooth_gate (float64) gives pconv_torch.smooth_gate's weights and gated fill
-    (float32) on held-out photographs with rectangular holes, at the analysis side, below it
-    and reduced to it (whole and fractional factors); the second image's mask leaves no known
-    5x5 neighbourhood, so its weight is 1 everywhere."""
+    (float32, on the CPU and on CUDA) on held-out photographs with rectangular holes, at the
+    analysis side, below it and reduced to it (whole and fractional factors); the second
+    image's mask leaves no known 5x5 neighbourhood, so its weight is 1 everywhere."""
     from pconv_ref import smooth_gate as ref
     from pconv_torch.evaluate import default_test_set
 
@@ -151,9 +151,10 @@ def test_numpy_reference_computes_the_same_gate(shape):
     x = images.clamp(0, 1) * masks
     fill = torch.rand(images.shape, generator=torch.Generator().manual_seed(1))
     want_w = ref.gate_weight(x.double().numpy(), masks.double().numpy())
-    got_w = smooth_gate.gate_weight(x, masks).numpy()
+    on = {"device": torch_device}
+    got_w = smooth_gate.gate_weight(x.to(**on), masks.to(**on)).cpu().numpy()
     np.testing.assert_allclose(got_w, want_w, rtol=0, atol=2e-4)
     assert np.allclose(want_w[1], 1.0) and want_w[[0, 2]].min() < 0.5  # both branches taken
     want = ref.gated_fill(fill.double().numpy(), x.double().numpy(), masks.double().numpy())
-    got = smooth_gate.gated_fill(fill, x, masks).numpy()
+    got = smooth_gate.gated_fill(fill.to(**on), x.to(**on), masks.to(**on)).cpu().numpy()
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-4)
