@@ -34,8 +34,9 @@ conjugate gradients (per image and channel),
 ``CG_COARSE`` steps per pixel of the level's shorter side (up to 32 pixels) and
 ``CG_FINE`` steps at the finest level, where only the hole is free (the image border
 replicated, as for the harmonic fill). On smooth shading that is the exact solution (a
-quadratic in a centred hole to a ten-thousandth of an 8-bit level). Beside texture the exact solution ripples with the
-border's ups and downs; the default steps stop short of it and give a smoother fill. Given
+quadratic in a centred hole to a few thousandths of an 8-bit level in float32). Beside texture
+the exact solution ripples with the border's ups and downs; the default steps stop short of it
+and give a smoother fill. Given
 enough steps (``fine_steps``) the fill is the exact solution, the one scikit-image's
 ``inpaint_biharmonic`` computes (which then clips each channel to its known range).
 

@@ -395,8 +395,9 @@ def _fill_windows(generator, out, hole, scale, device, blend, gate) -> np.ndarra
             fill = poisson_blend(fill, out[top:top + side, left:left + side], region)
         if gate:
             fill = torch.from_numpy(np.ascontiguousarray(fill.transpose(2, 0, 1)))[None]
+            # on the generator's device
             fill = gated_fill(fill.to(device), win.to(device), (1 - win_hole).to(device))
-            fill = fill.clamp(0, 1)[0].cpu().numpy().transpose(1, 2, 0)  # on the generator's device
+            fill = fill.clamp(0, 1)[0].cpu().numpy().transpose(1, 2, 0)
         out[top:top + side, left:left + side][region] = fill[region]
     return out
 
