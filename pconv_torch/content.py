@@ -27,7 +27,9 @@ dark forest and gravel crops among the edges.)
 The six held-out photographs have few smooth holes, so :func:`soft_crops` adds held-out smooth
 content kept apart from training by photograph: small crops (a fifth of the short side) on a
 fixed grid over the same six held-out photographs whose centred hole the rule calls smooth.
-They are crops of held-out photographs only, never of a training photograph.
+They are crops of held-out photographs only, never of a training photograph
+(``soft_crops(split="train")`` takes the same grid over the training photographs, for
+calibrating the smooth fill, :func:`pconv_torch.smooth_gate.calibrate_fill`).
 
 Images are (N, 3, H, W) float in [0, 1], masks (N, 1, H, W), 1 = valid, 0 = hole.
 """
@@ -107,11 +109,12 @@ def _soft_grid(w: int, h: int):
             for left in range(0, w - side + 1, step)]
 
 
-def soft_crops(size: int = 64) -> tuple[torch.Tensor, list]:
+def soft_crops(size: int = 64, split: str = "test") -> tuple[torch.Tensor, list]:
     """Held-out smooth content: crops of the six held-out photographs
-    (:data:`pconv_torch.data.EMBEDDED_TEST`) on a fixed grid (side a fifth of the photograph's
-    short side, side by side, not overlapping), kept where the rule calls the truth inside the
-    centred hole of half the side smooth (judged at 64x64, so the same crops at every ``size``).
+    (:data:`pconv_torch.data.EMBEDDED_TEST`; with ``split="train"`` of the training
+    photographs instead) on a fixed grid (side a fifth of the photograph's short side, side by
+    side, not overlapping), kept where the rule calls the truth inside the centred hole of half
+    the side smooth (judged at 64x64, so the same crops at every ``size``).
 
     Returns: images (N, 3, size, size) float32 in [0, 1], and for each
     ``(photograph name, left, top, side)`` in the photograph's pixels.
@@ -122,7 +125,9 @@ def soft_crops(size: int = 64) -> tuple[torch.Tensor, list]:
 
     hole = centered_square_mask(ANALYSIS_SIZE)[None]
     picked, where = [], []
-    for name, path in embedded_photographs("test")[0]:
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    for name, path in embedded_photographs(split)[0]:
         photo = _photo(path)
         boxes = _soft_grid(*photo.size)
         small = torch.stack([_crop_to_tensor(photo, *b, ANALYSIS_SIZE) for b in boxes])

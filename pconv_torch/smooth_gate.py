@@ -25,6 +25,9 @@ known 5x5 neighbourhood gets ``w = 1`` (the network alone).
 :data:`TAU` was chosen once, by :func:`calibrate` (``python -m pconv_torch.smooth_gate``), on
 crops of the *training* photographs with the shipped ``full`` model: the value of a coarse grid
 with the best mean hole PSNR over both mask families. The held-out crops played no part.
+:func:`calibrate_fill` (``python -m pconv_torch.smooth_gate --fill``) scores the biharmonic
+fill itself the same way, on the training photographs' smooth crops, for each number of
+conjugate-gradient steps at the finest level (:data:`pconv_torch.harmonic.CG_FINE`).
 
 Shapes: images (N, 3, H, W) in [0, 1], masks (N, 1, H, W) with 1 = known, 0 = hole; computed on
 the tensors' device (``inpaint`` runs it where the generator runs).
@@ -42,13 +45,15 @@ from .content import LUMA
 from .harmonic import BIHARMONIC_STENCIL, biharmonic_fill, bounded_fill, harmonic_fill
 
 __all__ = ["TAU", "RADIUS", "ANALYSIS_SIDE", "CALIBRATION_TAUS", "CONSTANT_SHARES",
-           "texture_energy", "gate_weight", "gated_fill", "calibrate"]
+           "CALIBRATION_STEPS", "texture_energy", "gate_weight", "gated_fill", "calibrate",
+           "calibrate_fill"]
 
 TAU = 3e-3  # energy at which the network and the biharmonic fill count equally (calibrate())
 RADIUS = 4  # the energy is averaged over a (2 * RADIUS + 1)^2 box of known pixels
 ANALYSIS_SIDE = 64  # shorter side at which the energy is measured
 CALIBRATION_TAUS = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # the grid calibrate() searched
 CONSTANT_SHARES = (0.5, 0.7, 0.85)  # constant mixes calibrate() scores beside the gate
+CALIBRATION_STEPS = (4, 8, 16, 32, 64, 256)  # the fine steps calibrate_fill() compares
 
 
 @torch.no_grad()
@@ -157,11 +162,55 @@ def calibrate(model: str = "full", taus=CALIBRATION_TAUS, shares=CONSTANT_SHARES
     return rows
 
 
+def calibrate_fill(steps=CALIBRATION_STEPS, sizes=(64, 128), limit: int | None = None) -> list[dict]:
+    """Mean hole PSNR (dB) of :func:`~pconv_torch.harmonic.biharmonic_fill` with each number
+    of conjugate-gradient steps at the finest level in ``steps``, and of scikit-image's exact
+    solve, on the smooth crops of the *training* photographs
+    (:func:`pconv_torch.content.soft_crops` with ``split="train"``, at most ``limit`` of them)
+    at each size in ``sizes``, with the centred hole and with the rectangles (the fixed masks,
+    seed 99); of each, the crops the rule calls smooth in the hole.
+
+    Returns one row per setting: ``steps`` (None for scikit-image), the score of each
+    ``"<size> <family>"`` and their ``mean``."""
+    from . import evaluate as ev
+    from .baselines import make_baselines
+    from .content import content_kinds, soft_crops
+    from .masks import centered_square_mask, eval_mask_set
+    from .methods import batched
+
+    exact = batched(make_baselines()["scikit-image biharmonic"])
+    rows = [{"steps": k} for k in (*steps, None)]
+    for size in sizes:
+        crops = soft_crops(size, split="train")[0][:limit]
+        for family in ("center", "rect"):
+            masks = (centered_square_mask(size)[None].repeat(len(crops), 1, 1, 1)
+                     if family == "center" else eval_mask_set(family, n=len(crops), size=size,
+                                                               seed=99))
+            keep = torch.from_numpy(content_kinds(crops, masks) == "smooth")
+            images, masks = crops[keep], masks[keep]
+            x = images * masks
+            for row in rows:
+                k = row["steps"]
+                fill = exact(x, masks) if k is None else biharmonic_fill(x, masks, fine_steps=k)
+                out = fill * (1 - masks) + images * masks
+                row[f"{size} {family}"] = float(np.nanmean(ev.psnr(out, images, masks,
+                                                                  max_db=ev.PSNR_CAP)))
+    for row in rows:
+        row["mean"] = float(np.mean([v for key, v in row.items() if key not in ("steps",)]))
+    return rows
+
+
 def main(argv=None) -> int:
-    """Print :func:`calibrate`'s table: how :data:`TAU` was chosen."""
+    """Print :func:`calibrate`'s table (how :data:`TAU` was chosen) or, with ``--fill``,
+    :func:`calibrate_fill`'s (the biharmonic fill's fine steps)."""
     p = argparse.ArgumentParser(prog="python -m pconv_torch.smooth_gate", description=main.__doc__)
     p.add_argument("--model", default="full", help="shipped model to gate (default full)")
+    p.add_argument("--fill", action="store_true",
+                   help="score the biharmonic fill's fine steps on the training photographs' "
+                        "smooth crops instead")
     args = p.parse_args(argv)
+    if args.fill:
+        return _print_fill_table(calibrate_fill())
     rows = calibrate(args.model)
     best = max((r for r in rows if r["tau"] is not None), key=lambda r: r["mean"])
     print(f"`{args.model}` and the biharmonic fill, hole PSNR (dB) on 160 crops of the training "
@@ -176,6 +225,22 @@ def main(argv=None) -> int:
             name = f"constant, w = {r['share']:g}"
         print(f"| {name} | {r['center']:.2f} | {r['rect']:.2f} | {r['mean']:.2f} |")
     print(f"\nbest tau: {best['tau']:g} (TAU = {TAU:g})")
+    return 0
+
+
+def _print_fill_table(rows: list[dict]) -> int:
+    """Print :func:`calibrate_fill`'s rows as a Markdown table."""
+    from .harmonic import CG_FINE
+
+    keys = [k for k in rows[0] if k not in ("steps", "mean")]
+    print("The biharmonic fill alone, hole PSNR (dB) on the training photographs' smooth crops "
+          "(soft_crops(split='train')), by conjugate-gradient steps at the finest level:\n")
+    print("| fine steps | " + " | ".join(keys) + " | mean |\n|---|" + "---:|" * (len(keys) + 1))
+    for r in rows:
+        name = "scikit-image (exact)" if r["steps"] is None else str(r["steps"])
+        print(f"| {name} | " + " | ".join(f"{r[k]:.2f}" for k in (*keys, "mean")) + " |")
+    best = max((r for r in rows if r["steps"] is not None), key=lambda r: r["mean"])
+    print(f"\nbest fine steps: {best['steps']} (CG_FINE = {CG_FINE})")
     return 0
 
 

@@ -104,6 +104,19 @@ def test_calibration_reproduces_tau():
     assert all(best["mean"] > r["mean"] for r in others)
 
 
+def test_fill_calibration_scores_each_setting_and_converges_to_the_exact_solve():
+    """calibrate_fill scores every number of fine steps on the training photographs' smooth
+    crops; given enough steps the fill is scikit-image's exact solve on them."""
+    rows = smooth_gate.calibrate_fill(steps=(16, 600), sizes=(64,), limit=8)
+    assert [r["steps"] for r in rows] == [16, 600, None]
+    assert all(set(r) == {"steps", "64 center", "64 rect", "mean"} for r in rows)
+    assert all(np.isfinite(v) for r in rows for k, v in r.items() if k != "steps")
+    converged, exact = rows[1], rows[2]
+    for key in ("64 center", "64 rect"):
+        assert converged[key] == pytest.approx(exact[key], abs=0.02)
+    assert abs(rows[0]["mean"] - exact["mean"]) > 0.1  # 16 steps stop short of it
+
+
 def test_inpaint_gates_by_default_and_not_with_gate_false():
     """On a smooth curved photograph-sized picture the default (gated) fill is far closer to
     the truth than the network's own, and ``gate=False`` returns the network's own."""
