@@ -117,6 +117,17 @@ def test_fill_calibration_scores_each_setting_and_converges_to_the_exact_solve()
     assert abs(rows[0]["mean"] - exact["mean"]) > 0.1  # 16 steps stop short of it
 
 
+def test_fill_calibration_command_prints_the_table_and_the_best_steps(monkeypatch, capsys):
+    real = smooth_gate.calibrate_fill
+    monkeypatch.setattr(smooth_gate, "calibrate_fill",
+                        lambda: real(steps=(4, 16), sizes=(64,), limit=6))
+    assert smooth_gate.main(["--fill"]) == 0
+    out = capsys.readouterr().out
+    assert "| fine steps | 64 center | 64 rect | mean |" in out
+    assert "| 4 |" in out and "| 16 |" in out and "| scikit-image (exact) |" in out
+    assert "best fine steps: " in out and "(CG_FINE = 16)" in out
+
+
 def test_inpaint_gates_by_default_and_not_with_gate_false():
     """On a smooth curved photograph-sized picture the default (gated) fill is far closer to
     the truth than the network's own, and ``gate=False`` returns the network's own."""
