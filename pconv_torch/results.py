@@ -305,8 +305,9 @@ def format_kinds(rows: list[dict], family: str, reference: str = REFERENCE,
 def main(argv=None) -> int:
     """Print the held-out and sanity tables for the shipped models and the classical methods,
     one set per training scale, then the tables per content kind and the curved sanity scene.
-    At a larger scale the default model of the smallest one (``full``, 64x64) and ``mse_only``
-    are scored too, run through context windows as ``inpaint`` runs them."""
+    At a larger scale the default model of the smallest one (``full``, 64x64), ``mse_only`` and
+    the runs of that scale are scored too, run through context windows as ``inpaint`` runs
+    them. Runs are scored as the shipped models are: raw, blended, gated, blended and gated."""
     from .shipped import DEFAULT_MODEL, model_scale, pretrained
 
     p = argparse.ArgumentParser(prog="python -m pconv_torch.results", description=main.__doc__)
@@ -331,13 +332,14 @@ def main(argv=None) -> int:
         models = {name: pretrained(name) for name in by_scale.get(size, [])}
         models.update({d: g for d, g in runs.items() if g.image_size == size})
         fill = next(iter(models.values())).fill.numpy() if models else None
-        blended = tuple(n for n in models if n in ("mse_only", "full", "full_128"))
+        blended = tuple(n for n in models if n in ("mse_only", "full", "full_128") or n in runs)
         methods = methods_for(models, fill, blended=blended, gated=blended)
         methods[MIXED] = batched(mixed)  # the smooth fill Generator(base="mixed") corrects
         small = min(by_scale, default=size)
-        for name in (DEFAULT_MODEL, "mse_only"):
-            if size > small and name in by_scale[small]:
-                g = pretrained(name)
+        small_runs = {d: g for d, g in runs.items() if g.image_size == small}
+        for name in (DEFAULT_MODEL, "mse_only", *small_runs):
+            if size > small and (name in by_scale[small] or name in small_runs):
+                g = small_runs[name] if name in small_runs else pretrained(name)
                 label = f"{name} ({small}x{small}, windowed)"
                 methods[label] = windowed_method(g, small)
                 methods[f"{label} + blending"] = windowed_method(g, small, blend=True)

@@ -104,3 +104,6 @@ def test_results_command_scores_a_training_run_paired_with_any_method(tmp_path, 
     assert "vs harmonic fill" in header and "vs biharmonic" not in header
     row = next(line for line in table.splitlines() if line.startswith("| all (138)") and str(run) in line)
     assert row.count("±") == 3  # its PSNR and its two pairings, both with the harmonic fill
+    # a run is scored as inpaint runs a shipped model too: blended, then gated
+    assert any(line.startswith("| all (138)") and f"{run} + blending + gate" in line
+               for line in table.splitlines())
