@@ -162,7 +162,8 @@ def calibrate(model: str = "full", taus=CALIBRATION_TAUS, shares=CONSTANT_SHARES
     return rows
 
 
-def calibrate_fill(steps=CALIBRATION_STEPS, sizes=(64, 128), limit: int | None = None) -> list[dict]:
+def calibrate_fill(steps=CALIBRATION_STEPS, sizes=(64, 128),
+                   limit: int | None = None) -> list[dict]:
     """Mean hole PSNR (dB) of :func:`~pconv_torch.harmonic.biharmonic_fill` with each number
     of conjugate-gradient steps at the finest level in ``steps``, and of scikit-image's exact
     solve, on the smooth crops of the *training* photographs
@@ -175,7 +176,7 @@ def calibrate_fill(steps=CALIBRATION_STEPS, sizes=(64, 128), limit: int | None =
     from . import evaluate as ev
     from .baselines import make_baselines
     from .content import content_kinds, soft_crops
-    from .masks import centered_square_mask, eval_mask_set
+    from .masks import eval_mask_set
     from .methods import batched
 
     exact = batched(make_baselines()["scikit-image biharmonic"])
@@ -183,9 +184,7 @@ def calibrate_fill(steps=CALIBRATION_STEPS, sizes=(64, 128), limit: int | None =
     for size in sizes:
         crops = soft_crops(size, split="train")[0][:limit]
         for family in ("center", "rect"):
-            masks = (centered_square_mask(size)[None].repeat(len(crops), 1, 1, 1)
-                     if family == "center" else eval_mask_set(family, n=len(crops), size=size,
-                                                               seed=99))
+            masks = eval_mask_set(family, n=len(crops), size=size, seed=99)
             keep = torch.from_numpy(content_kinds(crops, masks) == "smooth")
             images, masks = crops[keep], masks[keep]
             x = images * masks
@@ -196,7 +195,7 @@ def calibrate_fill(steps=CALIBRATION_STEPS, sizes=(64, 128), limit: int | None =
                 row[f"{size} {family}"] = float(np.nanmean(ev.psnr(out, images, masks,
                                                                   max_db=ev.PSNR_CAP)))
     for row in rows:
-        row["mean"] = float(np.mean([v for key, v in row.items() if key not in ("steps",)]))
+        row["mean"] = float(np.mean([v for key, v in row.items() if key != "steps"]))
     return rows
 
 
