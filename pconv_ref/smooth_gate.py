@@ -18,7 +18,7 @@ import numpy as np
 
 from .harmonic import _biharmonic, biharmonic_fill, harmonic_fill
 
-TAU, RADIUS, ANALYSIS_SIDE = 3e-3, 4, 64  # as pconv_torch.smooth_gate
+TAU, RADIUS, ANALYSIS_SIDE = 3e-2, 4, 64  # as pconv_torch.smooth_gate
 LUMA = (0.299, 0.587, 0.114)  # luminance weights of R, G, B
 
 

@@ -111,9 +111,9 @@ def _soft_grid(w: int, h: int):
 
 def soft_crops(size: int = 64, split: str = "test") -> tuple[torch.Tensor, list]:
     """Held-out smooth content: crops of the six held-out photographs
-    (:data:`pconv_torch.data.EMBEDDED_TEST`; with ``split="train"`` of the training
-    photographs instead) on a fixed grid (side a fifth of the photograph's short side, side by
-    side, not overlapping), kept where the rule calls the truth inside the centred hole of half
+    (:data:`pconv_torch.data.EMBEDDED_TEST`; with ``split="train"`` or ``"val"`` of the
+    training or the calibration photographs instead) on a fixed grid (side a fifth of the
+    photograph's short side, side by side, not overlapping), kept where the rule calls the truth inside the centred hole of half
     the side smooth (judged at 64x64, so the same crops at every ``size``).
 
     Returns: images (N, 3, size, size) float32 in [0, 1], and for each
@@ -125,8 +125,6 @@ def soft_crops(size: int = 64, split: str = "test") -> tuple[torch.Tensor, list]
 
     hole = centered_square_mask(ANALYSIS_SIZE)[None]
     picked, where = [], []
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     for name, path in embedded_photographs(split)[0]:
         photo = _photo(path)
         boxes = _soft_grid(*photo.size)

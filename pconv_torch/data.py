@@ -7,15 +7,19 @@ divided by 255). Masks follow the project convention 1 = valid, 0 = hole (see
 Sources
 -------
 :class:`EmbeddedPhotos`
-    Works offline with no download: **nineteen** colour photographs, eight that installed
-    Python packages ship (scikit-image, scikit-learn, matplotlib) and eleven from Debian's
-    ``plasma-workspace-wallpapers`` that this package ships downscaled (credits and licences
-    in ``pconv_torch/photos/CREDITS.md``), split by whole photograph into **13 for training
-    and 6 held out** (``EMBEDDED_TRAIN`` / ``EMBEDDED_TEST``). Training items are random
+    Works offline with no download: **twenty-five** colour photographs, eight that installed
+    Python packages ship (scikit-image, scikit-learn, matplotlib), eleven from Debian's
+    ``plasma-workspace-wallpapers`` and six from Debian's ``mate-backgrounds`` that this
+    package ships downscaled (credits and licences in ``pconv_torch/photos/CREDITS.md``),
+    split by whole photograph into **13 for training, 6 held out for the results and 6 for
+    calibration** (``EMBEDDED_TRAIN`` / ``EMBEDDED_TEST`` / ``EMBEDDED_VAL``). The
+    calibration photographs choose the settings of the inference pipeline that are not
+    learnt (:mod:`pconv_torch.smooth_gate`) on images the networks never trained on, so
+    the held-out ones stay unused until the results. Training items are random
     square crops with scale jitter and horizontal flips, optionally colour jitter and a share
     of procedural dead-leaves images (:mod:`pconv_torch.procedural`): an unlimited stream,
     deterministic under a seed. Test items are 138 fixed crops of the six held-out
-    photographs. Thirteen photographs are still far from the poster's 30,000 Places images:
+    photographs, and the calibration split's items are built the same way. Thirteen photographs are still far from the poster's 30,000 Places images:
     enough to learn to continue colour, shading and edges across a hole, not to learn what
     scenes contain. Photographs whose package is missing are skipped with a warning.
 :class:`ImageFolder`
@@ -68,6 +72,8 @@ __all__ = [
     "BadImageError",
     "EMBEDDED_TRAIN",
     "EMBEDDED_TEST",
+    "EMBEDDED_VAL",
+    "SPLITS",
     "embedded_photographs",
     "EmbeddedPhotos",
     "color_jitter",
@@ -107,6 +113,17 @@ EMBEDDED_TEST = (
     ("colorfulcups", "pconv_torch", "photos/colorfulcups.jpg"),  # stacked plastic cups
     ("kite", "pconv_torch", "photos/kite.jpg"),  # kite in a blue sky with clouds
 )
+# Calibration photographs: seen by no network, used only to choose the inference settings
+# that are not learnt (pconv_torch.smooth_gate); lots of out-of-focus background and sky.
+EMBEDDED_VAL = (
+    ("aqua", "pconv_torch", "photos/aqua.jpg"),  # a drop falling into water, soft background
+    ("dune", "pconv_torch", "photos/dune.jpg"),  # dune grass against the sea and sky
+    ("garden", "pconv_torch", "photos/garden.jpg"),  # marigold in front of a blurred garden
+    ("greenmeadow", "pconv_torch", "photos/greenmeadow.jpg"),  # blades of grass, close up
+    ("storm", "pconv_torch", "photos/storm.jpg"),  # storm clouds over a road
+    ("twowings", "pconv_torch", "photos/twowings.jpg"),  # dandelion seeds, blurred flowers
+)
+SPLITS = {"train": EMBEDDED_TRAIN, "test": EMBEDDED_TEST, "val": EMBEDDED_VAL}
 # Test crops: at each fraction f of the short side, a grid of ceil(H/c) x ceil(W/c) evenly
 # spaced squares of side c = f*short covering the photograph (23 per photograph here).
 _TEST_FRACTIONS = (1.0, 0.6, 0.35)
@@ -122,11 +139,14 @@ def _package_dir(package: str) -> Path | None:
 
 
 def embedded_photographs(split: str = "train"):
-    """The embedded photographs available here.
+    """The embedded photographs of ``split`` (``"train"``, ``"test"`` or ``"val"``, the
+    calibration photographs) available here.
 
     Returns: (available, missing): lists of ``(name, path)`` and of ``(name, package)``.
     """
-    table = {"train": EMBEDDED_TRAIN, "test": EMBEDDED_TEST}[split]
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
+    table = SPLITS[split]
     found, missing = [], []
     for name, pkg, rel in table:
         root = _package_dir(pkg)
@@ -172,7 +192,8 @@ class EmbeddedPhotos(Dataset):
     :meth:`set_epoch` to get new items each epoch.
 
     ``split="test"``: fixed crops of the 6 held-out photographs (23 each, 138 in all:
-    grids at 100 %, 60 % and 35 % of the short side); no randomness.
+    grids at 100 %, 60 % and 35 % of the short side); no randomness. ``split="val"``: the
+    same grids over the 6 calibration photographs (135 crops).
 
     Items: (3, size, size) float32 tensors in [0, 1].
     :meth:`fill_mean`: (3,) per-channel mean over all pixels of the training photographs.
@@ -181,8 +202,8 @@ class EmbeddedPhotos(Dataset):
     def __init__(self, split: str = "train", size: int = 128, length: int = 1024, seed: int = 0,
                  scale=(0.35, 1.0), flip: bool = True, procedural: float = 0.0,
                  jitter: float = 0.0, uniform_leaves: float = 0.0, smooth_fields: float = 0.0):
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
         if not 0.0 <= procedural <= 1.0:
             raise ValueError(f"procedural must be a fraction in [0, 1], got {procedural!r}")
         if not 0.0 <= uniform_leaves <= 1.0:

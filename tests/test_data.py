@@ -64,11 +64,13 @@ def test_mean_fill_and_composite_by_hand():
 
 # ---- embedded photographs ------------------------------------------------------------------
 def test_embedded_split_by_whole_photograph():
-    train_names = {n for n, *_ in D.EMBEDDED_TRAIN}
-    test_names = {n for n, *_ in D.EMBEDDED_TEST}
-    assert len(train_names) == 13 and len(test_names) == 6 and not train_names & test_names
-    train_files = {str(rel) for *_, rel in D.EMBEDDED_TRAIN}
-    assert not train_files & {str(rel) for *_, rel in D.EMBEDDED_TEST}
+    names = {split: {n for n, *_ in table} for split, table in D.SPLITS.items()}
+    files = {split: {str(rel) for *_, rel in table} for split, table in D.SPLITS.items()}
+    assert [len(names[s]) for s in ("train", "test", "val")] == [13, 6, 6]
+    for one, other in (("train", "test"), ("train", "val"), ("test", "val")):
+        assert not names[one] & names[other] and not files[one] & files[other]
+    with pytest.raises(ValueError, match="split must be one of"):
+        D.embedded_photographs("validation")
 
 
 def test_embedded_items_and_determinism():
@@ -436,10 +438,13 @@ def test_safe_extract_refuses_even_internal_links(tmp_path):
 def test_shipped_photographs_are_split_by_photograph_and_all_present():
     train_found, missing = D.embedded_photographs("train")
     test_found, missing_t = D.embedded_photographs("test")
-    assert not missing and not missing_t
-    assert len(train_found) == 13 and len(test_found) == 6
+    val_found, missing_v = D.embedded_photographs("val")
+    assert not missing and not missing_t and not missing_v
+    assert len(train_found) == 13 and len(test_found) == 6 and len(val_found) == 6
     assert not {n for n, _ in train_found} & {n for n, _ in test_found}
     assert len(D.EmbeddedPhotos("test", size=32)) == 138
+    val = D.EmbeddedPhotos("val", size=32)
+    assert len(val) == 135 and torch.equal(val[7], D.EmbeddedPhotos("val", size=32)[7])
 
 
 def test_procedural_share_and_jitter_are_deterministic():
