@@ -206,19 +206,25 @@ def calibrate_fill(steps=CALIBRATION_STEPS, sizes=(64, 128), limit: int | None =
 
 def main(argv=None) -> int:
     """Print :func:`calibrate`'s table (how :data:`TAU` was chosen) or, with ``--fill``,
-    :func:`calibrate_fill`'s (the biharmonic fill's fine steps)."""
+    :func:`calibrate_fill`'s (the biharmonic fill's fine steps), on the calibration
+    photographs or, with ``--split train``, the training photographs."""
     p = argparse.ArgumentParser(prog="python -m pconv_torch.smooth_gate", description=main.__doc__)
     p.add_argument("--model", default="full", help="shipped model to gate (default full)")
     p.add_argument("--fill", action="store_true",
-                   help="score the biharmonic fill's fine steps on the training photographs' "
-                        "smooth crops instead")
+                   help="score the biharmonic fill's fine steps on the photographs' smooth "
+                        "crops instead")
+    p.add_argument("--split", choices=("val", "train"), default="val",
+                   help="the calibration photographs (default) or the training photographs")
     args = p.parse_args(argv)
     if args.fill:
-        return _print_fill_table(calibrate_fill())
-    rows = calibrate(args.model)
+        return _print_fill_table(calibrate_fill(split=args.split), args.split)
+    from .data import EmbeddedPhotos
+
+    rows = calibrate(args.model, split=args.split)
     best = max((r for r in rows if r["tau"] is not None), key=lambda r: r["mean"])
-    print(f"`{args.model}` and the biharmonic fill, hole PSNR (dB) on the 135 crops of the "
-          f"calibration photographs (64x64):\n")
+    where = (f"the {len(EmbeddedPhotos('val', size=64))} crops of the calibration photographs"
+             if args.split == "val" else "160 random crops of the training photographs")
+    print(f"`{args.model}` and the biharmonic fill, hole PSNR (dB) on {where} (64x64):\n")
     print("| mix | center | rect | mean |\n|---|---:|---:|---:|")
     for r in rows:
         if r["tau"] is not None:
@@ -232,13 +238,15 @@ def main(argv=None) -> int:
     return 0
 
 
-def _print_fill_table(rows: list[dict]) -> int:
-    """Print :func:`calibrate_fill`'s rows as a Markdown table."""
+def _print_fill_table(rows: list[dict], split: str = "val") -> int:
+    """Print :func:`calibrate_fill`'s rows (on ``split``'s photographs) as a Markdown table."""
     from .harmonic import CG_FINE
 
     keys = [k for k in rows[0] if k not in ("steps", "mean")]
-    print("The biharmonic fill alone, hole PSNR (dB) on the calibration photographs' smooth "
-          "crops (soft_crops(split='val')), by conjugate-gradient steps at the finest level:\n")
+    which = {"val": "calibration", "train": "training"}[split]
+    print(f"The biharmonic fill alone, hole PSNR (dB) on the {which} photographs' smooth "
+          f"crops (soft_crops(split={split!r})), by conjugate-gradient steps at the finest "
+          "level:\n")
     print("| fine steps | " + " | ".join(keys) + " | mean |\n|---|" + "---:|" * (len(keys) + 1))
     for r in rows:
         name = "scikit-image (exact)" if r["steps"] is None else str(r["steps"])

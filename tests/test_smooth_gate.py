@@ -126,7 +126,7 @@ def test_fill_calibration_scores_each_setting_and_converges_to_the_exact_solve()
 def test_fill_calibration_command_prints_the_table_and_the_best_steps(monkeypatch, capsys):
     real = smooth_gate.calibrate_fill
     monkeypatch.setattr(smooth_gate, "calibrate_fill",
-                        lambda: real(steps=(4, 16), sizes=(64,), limit=6))
+                        lambda split: real(steps=(4, 16), sizes=(64,), limit=6, split=split))
     assert smooth_gate.main(["--fill"]) == 0
     out = capsys.readouterr().out
     assert "| fine steps | 64 center | 64 rect | mean |" in out
