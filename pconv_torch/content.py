@@ -28,8 +28,9 @@ The six held-out photographs have few smooth holes, so :func:`soft_crops` adds h
 content kept apart from training by photograph: small crops (a fifth of the short side) on a
 fixed grid over the same six held-out photographs whose centred hole the rule calls smooth.
 They are crops of held-out photographs only, never of a training photograph
-(``soft_crops(split="train")`` takes the same grid over the training photographs, for
-calibrating the smooth fill, :func:`pconv_torch.smooth_gate.calibrate_fill`).
+(``soft_crops(split="val")`` takes the same grid over the calibration photographs, for
+calibrating the smooth fill, :func:`pconv_torch.smooth_gate.calibrate_fill`; ``"train"``
+over the training photographs).
 
 Images are (N, 3, H, W) float in [0, 1], masks (N, 1, H, W), 1 = valid, 0 = hole.
 """

@@ -19,9 +19,10 @@ Sources
     square crops with scale jitter and horizontal flips, optionally colour jitter and a share
     of procedural dead-leaves images (:mod:`pconv_torch.procedural`): an unlimited stream,
     deterministic under a seed. Test items are 138 fixed crops of the six held-out
-    photographs, and the calibration split's items are built the same way. Thirteen photographs are still far from the poster's 30,000 Places images:
-    enough to learn to continue colour, shading and edges across a hole, not to learn what
-    scenes contain. Photographs whose package is missing are skipped with a warning.
+    photographs; the calibration split's items are built the same way. Thirteen photographs
+    are still far from the poster's 30,000 Places images: enough to learn to continue colour,
+    shading and edges across a hole, not to learn what scenes contain. Photographs whose
+    package is missing are skipped with a warning.
 :class:`ImageFolder`
     Users' photographs, any folder tree. Bad files (corrupt, truncated, non-image, too small)
     are skipped with a count and their paths reported; grayscale, RGBA, palette, CMYK and
