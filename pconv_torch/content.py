@@ -114,8 +114,9 @@ def soft_crops(size: int = 64, split: str = "test") -> tuple[torch.Tensor, list]
     """Held-out smooth content: crops of the six held-out photographs
     (:data:`pconv_torch.data.EMBEDDED_TEST`; with ``split="train"`` or ``"val"`` of the
     training or the calibration photographs instead) on a fixed grid (side a fifth of the
-    photograph's short side, side by side, not overlapping), kept where the rule calls the truth inside the centred hole of half
-    the side smooth (judged at 64x64, so the same crops at every ``size``).
+    photograph's short side, side by side, not overlapping), kept where the rule calls the
+    truth inside the centred hole of half the side smooth (judged at 64x64, so the same crops
+    at every ``size``).
 
     Returns: images (N, 3, size, size) float32 in [0, 1], and for each
     ``(photograph name, left, top, side)`` in the photograph's pixels.

@@ -137,7 +137,7 @@ def calibrate(model: str = "full", taus=CALIBRATION_TAUS, shares=CONSTANT_SHARES
     ``seed``: there the networks look better than on photographs they never saw).
 
     Returns one row per setting: ``tau`` (None for the others), ``share`` (1.0 for the model
-    alone, None for a gate), ``center``, ``rect`` and their ``mean``."""
+    alone, None for a gate), ``center``, ``rect``, their ``mean`` and ``n``, the crops scored."""
     from . import evaluate as ev
     from .data import EmbeddedPhotos
     from .masks import eval_mask_set
@@ -163,7 +163,8 @@ def calibrate(model: str = "full", taus=CALIBRATION_TAUS, shares=CONSTANT_SHARES
     rows = []
     for tau, share in settings:
         c, r = scores[tau, share, "center"], scores[tau, share, "rect"]
-        rows.append({"tau": tau, "share": share, "center": c, "rect": r, "mean": (c + r) / 2})
+        rows.append({"tau": tau, "share": share, "center": c, "rect": r, "mean": (c + r) / 2,
+                     "n": n})
     return rows
 
 
@@ -218,13 +219,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.fill:
         return _print_fill_table(calibrate_fill(split=args.split), args.split)
-    from .data import EmbeddedPhotos
-
     rows = calibrate(args.model, split=args.split)
     best = max((r for r in rows if r["tau"] is not None), key=lambda r: r["mean"])
-    where = (f"the {len(EmbeddedPhotos('val', size=64))} crops of the calibration photographs"
-             if args.split == "val" else "160 random crops of the training photographs")
-    print(f"`{args.model}` and the biharmonic fill, hole PSNR (dB) on {where} (64x64):\n")
+    where = ("crops of the calibration photographs" if args.split == "val" else
+             "random crops of the training photographs")
+    print(f"`{args.model}` and the biharmonic fill, hole PSNR (dB) on the {rows[0]['n']} {where} "
+          "(64x64):\n")
     print("| mix | center | rect | mean |\n|---|---:|---:|---:|")
     for r in rows:
         if r["tau"] is not None:

@@ -108,6 +108,7 @@ def test_calibration_reproduces_tau():
     on_training = smooth_gate.calibrate(split="train")
     best_training = max((r for r in on_training if r["tau"] is not None), key=lambda r: r["mean"])
     assert best_training["tau"] < smooth_gate.TAU
+    assert {r["n"] for r in rows} == {135} and {r["n"] for r in on_training} == {160}
 
 
 def test_fill_calibration_scores_each_setting_and_converges_to_the_exact_solve():
