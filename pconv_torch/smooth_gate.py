@@ -56,6 +56,7 @@ ANALYSIS_SIDE = 64  # shorter side at which the energy is measured
 CALIBRATION_TAUS = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # the grid calibrate() searched
 CONSTANT_SHARES = (0.5, 0.7, 0.85)  # constant mixes calibrate() scores beside the gate
 CALIBRATION_STEPS = (4, 8, 16, 32, 64, 256)  # the fine steps calibrate_fill() compares
+SPLIT_NAMES = {"val": "calibration", "train": "training", "test": "held-out"}  # main()'s --split
 
 
 @torch.no_grad()
@@ -208,21 +209,24 @@ def calibrate_fill(steps=CALIBRATION_STEPS, sizes=(64, 128), limit: int | None =
 def main(argv=None) -> int:
     """Print :func:`calibrate`'s table (how :data:`TAU` was chosen) or, with ``--fill``,
     :func:`calibrate_fill`'s (the biharmonic fill's fine steps), on the calibration
-    photographs or, with ``--split train``, the training photographs."""
+    photographs or, with ``--split train``, the training photographs (``--split test``: the
+    held-out photographs, for comparison only)."""
     p = argparse.ArgumentParser(prog="python -m pconv_torch.smooth_gate", description=main.__doc__)
     p.add_argument("--model", default="full", help="shipped model to gate (default full)")
     p.add_argument("--fill", action="store_true",
                    help="score the biharmonic fill's fine steps on the photographs' smooth "
                         "crops instead")
-    p.add_argument("--split", choices=("val", "train"), default="val",
-                   help="the calibration photographs (default) or the training photographs")
+    p.add_argument("--split", choices=tuple(SPLIT_NAMES), default="val",
+                   help="the calibration photographs (default), the training photographs, or "
+                        "the held-out ones (a report: nothing is chosen on them)")
     args = p.parse_args(argv)
     if args.fill:
         return _print_fill_table(calibrate_fill(split=args.split), args.split)
     rows = calibrate(args.model, split=args.split)
     best = max((r for r in rows if r["tau"] is not None), key=lambda r: r["mean"])
-    where = ("crops of the calibration photographs" if args.split == "val" else
-             "random crops of the training photographs")
+    where = {"val": "crops of the calibration photographs",
+             "train": "random crops of the training photographs",
+             "test": "crops of the held-out photographs"}[args.split]
     print(f"`{args.model}` and the biharmonic fill, hole PSNR (dB) on the {rows[0]['n']} {where} "
           "(64x64):\n")
     print("| mix | center | rect | mean |\n|---|---:|---:|---:|")
@@ -234,7 +238,7 @@ def main(argv=None) -> int:
         else:
             name = f"constant, w = {r['share']:g}"
         print(f"| {name} | {r['center']:.2f} | {r['rect']:.2f} | {r['mean']:.2f} |")
-    print(f"\nbest tau: {best['tau']:g} (TAU = {TAU:g})")
+    print(f"\n{_best_label(args.split, 'tau')}: {best['tau']:g} (TAU = {TAU:g})")
     return 0
 
 
@@ -243,17 +247,25 @@ def _print_fill_table(rows: list[dict], split: str = "val") -> int:
     from .harmonic import CG_FINE
 
     keys = [k for k in rows[0] if k not in ("steps", "mean")]
-    which = {"val": "calibration", "train": "training"}[split]
-    print(f"The biharmonic fill alone, hole PSNR (dB) on the {which} photographs' smooth "
-          f"crops (soft_crops(split={split!r})), by conjugate-gradient steps at the finest "
+    print(f"The biharmonic fill alone, hole PSNR (dB) on the {SPLIT_NAMES[split]} photographs' "
+          f"smooth crops (soft_crops(split={split!r})), by conjugate-gradient steps at the finest "
           "level:\n")
     print("| fine steps | " + " | ".join(keys) + " | mean |\n|---|" + "---:|" * (len(keys) + 1))
     for r in rows:
         name = "scikit-image (exact)" if r["steps"] is None else str(r["steps"])
         print(f"| {name} | " + " | ".join(f"{r[k]:.2f}" for k in (*keys, "mean")) + " |")
     best = max((r for r in rows if r["steps"] is not None), key=lambda r: r["mean"])
-    print(f"\nbest fine steps: {best['steps']} (CG_FINE = {CG_FINE})")
+    print(f"\n{_best_label(split, 'fine steps')}: {best['steps']} (CG_FINE = {CG_FINE})")
     return 0
+
+
+def _best_label(split: str, what: str) -> str:
+    """How the command names the best ``what`` on ``split``: on the held-out photographs it is
+    reported, never chosen."""
+    if split == "test":
+        return (f"best {what} here (reported only: the constants are chosen on the "
+                "calibration photographs)")
+    return f"best {what}"
 
 
 if __name__ == "__main__":

@@ -133,6 +133,19 @@ def test_fill_calibration_command_prints_the_table_and_the_best_steps(monkeypatc
     assert "| fine steps | 64 center | 64 rect | mean |" in out
     assert "| 4 |" in out and "| 16 |" in out and "| scikit-image (exact) |" in out
     assert "best fine steps: " in out and "(CG_FINE = 16)" in out
+    assert "on the calibration photographs' smooth crops" in out
+
+
+def test_fill_command_on_the_held_out_photographs_reports_without_choosing(monkeypatch, capsys):
+    """``--split test`` scores the held-out photographs' smooth crops and says that nothing is
+    chosen on them."""
+    real = smooth_gate.calibrate_fill
+    monkeypatch.setattr(smooth_gate, "calibrate_fill",
+                        lambda split: real(steps=(16,), sizes=(64,), limit=4, split=split))
+    assert smooth_gate.main(["--fill", "--split", "test"]) == 0
+    out = capsys.readouterr().out
+    assert "on the held-out photographs' smooth crops (soft_crops(split='test'))" in out
+    assert "best fine steps here (reported only" in out
 
 
 def test_inpaint_gates_by_default_and_not_with_gate_false():
