@@ -231,9 +231,7 @@ def _kind_sets(size: int, family: str, soft: bool):
     if soft:
         extra, _ = soft_crops(size)
         if len(extra):
-            m = (_masks.centered_square_mask(size)[None].repeat(len(extra), 1, 1, 1)
-                 if family == "center" else
-                 _masks.eval_mask_set(family, n=len(extra), size=size, seed=2025))
+            m = _masks.eval_mask_set(family, n=len(extra), size=size, seed=2025)
             keep = np.flatnonzero(content_kinds(extra, m) == "smooth")
             sets.append(("smooth, extra crops", extra[keep], m[keep], np.arange(len(keep))))
     return sets
