@@ -170,13 +170,13 @@ def calibrate(model: str = "full", taus=CALIBRATION_TAUS, shares=CONSTANT_SHARES
 
 
 def calibrate_fill(steps=CALIBRATION_STEPS, sizes=(64, 128), limit: int | None = None,
-                   split: str = "val") -> list[dict]:
+                   split: str = "val", families=("center", "rect")) -> list[dict]:
     """Mean hole PSNR (dB) of :func:`~pconv_torch.harmonic.biharmonic_fill` with each number
     of conjugate-gradient steps at the finest level in ``steps``, and of scikit-image's exact
     solve, on the smooth crops of the calibration photographs
     (:func:`pconv_torch.content.soft_crops` with ``split``, at most ``limit`` of them)
-    at each size in ``sizes``, with the centred hole and with the rectangles (the fixed masks,
-    seed 99); of each, the crops the rule calls smooth in the hole.
+    at each size in ``sizes``, with each of ``families``: the centred hole and the rectangles
+    (the fixed masks, seed 99); of each, the crops the rule calls smooth in the hole.
 
     Returns one row per setting: ``steps`` (None for scikit-image), the score of each
     ``"<size> <family>"`` and their ``mean``."""
@@ -190,7 +190,7 @@ def calibrate_fill(steps=CALIBRATION_STEPS, sizes=(64, 128), limit: int | None =
     rows = [{"steps": k} for k in (*steps, None)]
     for size in sizes:
         crops = soft_crops(size, split=split)[0][:limit]
-        for family in ("center", "rect"):
+        for family in families:
             masks = eval_mask_set(family, n=len(crops), size=size, seed=99)
             keep = torch.from_numpy(content_kinds(crops, masks) == "smooth")
             images, masks = crops[keep], masks[keep]

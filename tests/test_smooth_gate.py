@@ -124,6 +124,13 @@ def test_fill_calibration_scores_each_setting_and_converges_to_the_exact_solve()
     assert abs(rows[0]["mean"] - exact["mean"]) > 0.1  # 16 steps stop short of it
 
 
+def test_fill_calibration_scores_only_the_families_asked_for():
+    rows = smooth_gate.calibrate_fill(steps=(16,), sizes=(64,), limit=4, families=("center",),
+                                      split="test")
+    assert [set(r) for r in rows] == [{"steps", "64 center", "mean"}] * 2
+    assert all(r["mean"] == r["64 center"] for r in rows)
+
+
 def test_fill_calibration_command_prints_the_table_and_the_best_steps(monkeypatch, capsys):
     real = smooth_gate.calibrate_fill
     monkeypatch.setattr(smooth_gate, "calibrate_fill",
