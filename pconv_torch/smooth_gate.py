@@ -133,9 +133,10 @@ def calibrate(model: str = "full", taus=CALIBRATION_TAUS, shares=CONSTANT_SHARES
     """Mean hole PSNR (dB) of the shipped ``model`` gated with each ``tau``, beside the model
     alone and constant mixes ``share * model + (1 - share) * biharmonic`` (the same share at
     every pixel), with the fixed masks of each family (seed 99), on the 135 crops of the
-    calibration photographs (``split="val"``, :data:`pconv_torch.data.EMBEDDED_VAL`), or on
+    calibration photographs (``split="val"``, :data:`pconv_torch.data.EMBEDDED_VAL`), on
     ``n`` random crops of the training photographs (``split="train"``, no dead leaves, seed
-    ``seed``: there the networks look better than on photographs they never saw).
+    ``seed``: there the networks look better than on photographs they never saw), or, for
+    comparison only, on the 138 crops of the held-out photographs (``split="test"``).
 
     Returns one row per setting: ``tau`` (None for the others), ``share`` (1.0 for the model
     alone, None for a gate), ``center``, ``rect``, their ``mean`` and ``n``, the crops scored."""
@@ -173,8 +174,8 @@ def calibrate_fill(steps=CALIBRATION_STEPS, sizes=(64, 128), limit: int | None =
                    split: str = "val", families=("center", "rect")) -> list[dict]:
     """Mean hole PSNR (dB) of :func:`~pconv_torch.harmonic.biharmonic_fill` with each number
     of conjugate-gradient steps at the finest level in ``steps``, and of scikit-image's exact
-    solve, on the smooth crops of the calibration photographs
-    (:func:`pconv_torch.content.soft_crops` with ``split``, at most ``limit`` of them)
+    solve, on the smooth crops of ``split``'s photographs (by default the calibration ones;
+    :func:`pconv_torch.content.soft_crops`, at most ``limit`` of them)
     at each size in ``sizes``, with each of ``families``: the centred hole and the rectangles
     (the fixed masks, seed 99); of each, the crops the rule calls smooth in the hole.
 
@@ -224,11 +225,9 @@ def main(argv=None) -> int:
         return _print_fill_table(calibrate_fill(split=args.split), args.split)
     rows = calibrate(args.model, split=args.split)
     best = max((r for r in rows if r["tau"] is not None), key=lambda r: r["mean"])
-    where = {"val": "crops of the calibration photographs",
-             "train": "random crops of the training photographs",
-             "test": "crops of the held-out photographs"}[args.split]
-    print(f"`{args.model}` and the biharmonic fill, hole PSNR (dB) on the {rows[0]['n']} {where} "
-          "(64x64):\n")
+    random = "random " if args.split == "train" else ""
+    print(f"`{args.model}` and the biharmonic fill, hole PSNR (dB) on the {rows[0]['n']} {random}"
+          f"crops of the {SPLIT_NAMES[args.split]} photographs (64x64):\n")
     print("| mix | center | rect | mean |\n|---|---:|---:|---:|")
     for r in rows:
         if r["tau"] is not None:

@@ -143,6 +143,22 @@ def test_fill_calibration_command_prints_the_table_and_the_best_steps(monkeypatc
     assert "on the calibration photographs' smooth crops" in out
 
 
+def test_tau_command_names_its_photographs_and_reports_without_choosing_on_held_out(
+        monkeypatch, capsys):
+    """The tau search's header names the photographs it scored, and on the held-out ones the
+    best value is reported, not chosen."""
+    real = smooth_gate.calibrate
+    monkeypatch.setattr(smooth_gate, "calibrate",
+                        lambda model, split: real(model, taus=(smooth_gate.TAU,), shares=(),
+                                                  split=split))
+    assert smooth_gate.main(["--split", "test"]) == 0
+    out = capsys.readouterr().out
+    assert "hole PSNR (dB) on the 138 crops of the held-out photographs (64x64)" in out
+    assert "best tau here (reported only" in out and "| gate, tau = 0.03 |" in out
+    assert smooth_gate.main(["--split", "train"]) == 0
+    assert "on the 160 random crops of the training photographs" in capsys.readouterr().out
+
+
 def test_fill_command_on_the_held_out_photographs_reports_without_choosing(monkeypatch, capsys):
     """``--split test`` scores the held-out photographs' smooth crops and says that nothing is
     chosen on them."""
